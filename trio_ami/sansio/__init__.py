@@ -1,0 +1,58 @@
+"""The sans-IO core of trio-ami: the AMI protocol with no sockets, no event loop and no clock.
+
+Everything here works on bytes and objects only, so it serves trio, asyncio, threads or a plain
+blocking socket alike. Importing it imports no I/O library.
+"""
+
+from ._actions import MAX_HEADERS, MAX_LINE_BYTES, Action, Headers, HeaderValue, serialize_headers
+from ._errors import (
+    ActionFailed,
+    ActionTimeout,
+    AMIConnectionError,
+    AMIError,
+    AuthenticationError,
+    ConnectionClosed,
+    InvalidActionError,
+    LimitExceeded,
+    LocalProtocolError,
+    ProtocolError,
+    RemoteProtocolError,
+    SubscriptionOverflow,
+)
+from ._messages import Banner, Event, Message, Response, message_from_text
+from ._parser import (
+    DEFAULT_MAX_HEADERS,
+    DEFAULT_MAX_LINE_LENGTH,
+    DEFAULT_MAX_PACKET_SIZE,
+    PacketParser,
+)
+
+__all__ = [
+    "Action",
+    "HeaderValue",
+    "Headers",
+    "MAX_HEADERS",
+    "MAX_LINE_BYTES",
+    "serialize_headers",
+    "AMIConnectionError",
+    "AMIError",
+    "ActionFailed",
+    "ActionTimeout",
+    "AuthenticationError",
+    "Banner",
+    "ConnectionClosed",
+    "DEFAULT_MAX_HEADERS",
+    "DEFAULT_MAX_LINE_LENGTH",
+    "DEFAULT_MAX_PACKET_SIZE",
+    "Event",
+    "InvalidActionError",
+    "LimitExceeded",
+    "LocalProtocolError",
+    "Message",
+    "PacketParser",
+    "ProtocolError",
+    "RemoteProtocolError",
+    "Response",
+    "SubscriptionOverflow",
+    "message_from_text",
+]

@@ -1,0 +1,144 @@
+"""Actions, the requests a client sends, and their serializer.
+
+An action is validated completely before a single byte is produced: the server reads keys up to
+the first colon, ends lines at CR LF, drops lines of 1024 bytes or more and ignores headers past
+the 128th, so anything that would be cut or misread is refused with ``InvalidActionError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TypeAlias
+
+import attrs
+
+from ._errors import InvalidActionError
+
+__all__ = [
+    "MAX_HEADERS",
+    "MAX_LINE_BYTES",
+    "Action",
+    "HeaderValue",
+    "Headers",
+    "serialize_headers",
+]
+
+#: Asterisk reads at most this many header lines per action (``Action:`` included).
+MAX_HEADERS = 128
+#: Asterisk drops an input line once it reaches this many bytes (line end included).
+MAX_LINE_BYTES = 1024
+
+#: What a header value may be given as: text, a number, a flag (``true``/``false``), or a
+#: sequence of those for a repeated key (``Variable``). ``None`` leaves the header out.
+HeaderValue: TypeAlias = "str | int | bool | Sequence[str | int | bool] | None"
+#: Headers as given to ``Action``: a mapping or ``(key, value)`` pairs.
+Headers: TypeAlias = "Mapping[str, HeaderValue] | Iterable[tuple[str, HeaderValue]]"
+
+
+def _text(key: str, value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (str, int)):
+        return str(value)
+    raise InvalidActionError(f"header {key!r}: a value must be str, int or bool, not {value!r}")
+
+
+def _pairs(headers: Headers) -> tuple[tuple[str, str], ...]:
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    pairs: list[tuple[str, str]] = []
+    for key, value in items:
+        if value is None:
+            continue
+        if isinstance(value, (list, tuple)):
+            pairs.extend((key, _text(key, item)) for item in value)
+        else:
+            pairs.append((key, _text(key, value)))
+    return tuple(pairs)
+
+
+def _check_line(key: str, value: str, encoding: str) -> bytes:
+    if not key or not isinstance(key, str):
+        raise InvalidActionError(f"header keys must be non-empty strings, not {key!r}")
+    for part, what in ((key, "key"), (value, "value")):
+        if "\r" in part or "\n" in part:
+            raise InvalidActionError(
+                f"header {key!r}: the {what} contains a line break, which would inject a "
+                f"second action into the stream: {part!r}"
+            )
+    if ":" in key or key != key.strip():
+        raise InvalidActionError(f"header key {key!r} may not contain ':' or surrounding spaces")
+    line = f"{key}: {value}\r\n".encode(encoding, "surrogateescape")
+    if len(line) >= MAX_LINE_BYTES:
+        raise InvalidActionError(
+            f"header {key!r}: the line is {len(line)} bytes; Asterisk drops lines of "
+            f"{MAX_LINE_BYTES} bytes or more"
+        )
+    return line
+
+
+def serialize_headers(pairs: Iterable[tuple[str, str]], encoding: str = "utf-8") -> bytes:
+    """Encode validated ``(key, value)`` lines and the blank line that ends a packet."""
+    return b"".join([_check_line(key, value, encoding) for key, value in pairs]) + b"\r\n"
+
+
+@attrs.frozen
+class Action:
+    """An AMI action: its name, its headers in order (repeated keys allowed) and an ActionID.
+
+    ``Action("Originate", {"Channel": "PJSIP/100", "Variable": ["a=1", "b=2"], "Async": True})``
+    builds it from a mapping (a sequence value repeats its key, ``None`` drops the header,
+    ``True``/``False`` become ``true``/``false``) or from ``(key, value)`` pairs. An ``ActionID``
+    among the headers becomes ``action_id``. Leave ``action_id`` unset to have the protocol
+    assign a unique one.
+    """
+
+    name: str
+    headers: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_pairs)
+    action_id: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if not self.name or not isinstance(self.name, str):
+            raise InvalidActionError(f"an action needs a name, not {self.name!r}")
+        kept = []
+        action_id = self.action_id
+        for key, value in self.headers:
+            folded = key.lower()
+            if folded == "action":
+                raise InvalidActionError("give the action's name as its name, not as a header")
+            if folded == "actionid":
+                if action_id is not None and action_id != value:
+                    raise InvalidActionError("two different ActionIDs given")
+                action_id = value
+            else:
+                kept.append((key, value))
+        object.__setattr__(self, "headers", tuple(kept))
+        object.__setattr__(self, "action_id", action_id)
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        """The first value of header ``key`` (case-insensitive), or ``default``."""
+        folded = key.lower()
+        for name, value in self.headers:
+            if name.lower() == folded:
+                return value
+        return default
+
+    def with_action_id(self, action_id: str) -> Action:
+        """A copy of this action carrying ``action_id``."""
+        return attrs.evolve(self, action_id=action_id)
+
+    def lines(self) -> list[tuple[str, str]]:
+        """The header lines in the order they are sent: ``Action``, ``ActionID``, the rest."""
+        lines = [("Action", self.name)]
+        if self.action_id is not None:
+            lines.append(("ActionID", self.action_id))
+        lines.extend(self.headers)
+        return lines
+
+    def to_bytes(self, encoding: str = "utf-8") -> bytes:
+        """The action as sent on the wire; raises ``InvalidActionError`` if it cannot be sent."""
+        lines = self.lines()
+        if len(lines) > MAX_HEADERS:
+            raise InvalidActionError(
+                f"{self.name}: {len(lines)} header lines; Asterisk reads at most {MAX_HEADERS}"
+            )
+        return serialize_headers(lines, encoding)
