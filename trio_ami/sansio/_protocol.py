@@ -1,0 +1,710 @@
+"""The AMI client session as a pure state machine: bytes and actions in, results and events out.
+
+Drive it from any runtime::
+
+    proto = ClientProtocol()
+    sock.sendall(proto.login("admin", "secret"))      # after the banner arrived
+    proto.receive_data(sock.recv(65536))              # b"" when the server closed
+    sock.sendall(proto.data_to_send())                # the Login that answers a Challenge
+    for item in proto.take_items(): ...               # Event, ActionCompleted, LoginSucceeded...
+    action_id, data = proto.send_action(Action("Ping"))
+
+Responses are matched to actions by ActionID, never by order. How an action completes is
+declared when it is sent (see :meth:`ClientProtocol.send_action`): on its response, at the end
+of the event list the response opens, or on the event that reports its outcome
+(``OriginateResponse``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections import OrderedDict, deque
+from collections.abc import Iterable, Mapping, Sequence
+
+import attrs
+
+from ._actions import Action
+from ._errors import (
+    ConnectionClosed,
+    LocalProtocolError,
+    ProtocolError,
+    RemoteProtocolError,
+)
+from ._messages import Banner, Event, Message, Response
+from ._parser import (
+    DEFAULT_MAX_HEADERS,
+    DEFAULT_MAX_LINE_LENGTH,
+    DEFAULT_MAX_PACKET_SIZE,
+    PacketParser,
+)
+from ._state import LOCAL_INPUTS, TRANSITIONS, Input, State
+
+__all__ = [
+    "LIST_ACTIONS",
+    "ActionAborted",
+    "ActionCompleted",
+    "ActionResult",
+    "BannerReceived",
+    "ClientProtocol",
+    "ConnectionTerminated",
+    "ListItem",
+    "LoginFailed",
+    "LoginSucceeded",
+    "ProtocolItem",
+    "ProtocolStatistics",
+    "UnexpectedMessage",
+]
+
+#: Classic list actions and the event that ends their list, lower-case action name first. Used
+#: when a response does not announce its list with ``EventList: start`` (older Asterisk).
+LIST_ACTIONS: Mapping[str, str] = {
+    "agents": "AgentsComplete",
+    "bridgeinfo": "BridgeInfoComplete",
+    "bridgelist": "BridgeListComplete",
+    "bridgetechnologylist": "BridgeTechnologyListComplete",
+    "confbridgelist": "ConfbridgeListComplete",
+    "confbridgelistrooms": "ConfbridgeListRoomsComplete",
+    "coreshowchannelmap": "CoreShowChannelMapComplete",
+    "coreshowchannels": "CoreShowChannelsComplete",
+    "dahdishowchannels": "DAHDIShowChannelsComplete",
+    "devicestatelist": "DeviceStateListComplete",
+    "extensionstatelist": "ExtensionStateListComplete",
+    "iaxpeerlist": "PeerlistComplete",
+    "iaxpeers": "PeerlistComplete",
+    "iaxregistry": "RegistrationsComplete",
+    "meetmelist": "MeetmeListComplete",
+    "meetmelistrooms": "MeetmeListRoomsComplete",
+    "parkedcalls": "ParkedCallsComplete",
+    "parkinglots": "ParkinglotsComplete",
+    "pjsipshowaors": "AorListComplete",
+    "pjsipshowauths": "AuthListComplete",
+    "pjsipshowcontacts": "ContactListComplete",
+    "pjsipshowendpoint": "EndpointDetailComplete",
+    "pjsipshowendpoints": "EndpointListComplete",
+    "pjsipshowregistrationsinbound": "InboundRegistrationDetailComplete",
+    "pjsipshowregistrationsoutbound": "OutboundRegistrationDetailComplete",
+    "pjsipshowsubscriptionsinbound": "InboundSubscriptionDetailComplete",
+    "pjsipshowsubscriptionsoutbound": "OutboundSubscriptionDetailComplete",
+    "presencestatelist": "PresenceStateListComplete",
+    "queuestatus": "QueueStatusComplete",
+    "queuesummary": "QueueSummaryComplete",
+    "showdialplan": "ShowDialPlanComplete",
+    "sippeers": "PeerlistComplete",
+    "sipshowregistry": "RegistrationsComplete",
+    "status": "StatusComplete",
+    "voicemailuserslist": "VoicemailUserEntryComplete",
+}
+
+_MAX_ABANDONED = 1024  # abandoned actions remembered, to drop their late packets
+
+
+# -- results ------------------------------------------------------------------------------------
+@attrs.frozen
+class ActionResult:
+    """The final result of one action.
+
+    ``response`` is the server's response; ``events`` the items of the event list it opened
+    (empty for a single-response action, or when the items were streamed); ``complete`` the event
+    that closed the list; ``outcome`` the event that reported the outcome (``OriginateResponse``);
+    ``error`` a ``Response: Error`` that aborted a list after it had started.
+    """
+
+    action: Action
+    response: Response
+    events: tuple[Event, ...] = ()
+    complete: Event | None = None
+    outcome: Event | None = None
+    error: Response | None = None
+    #: How many list items arrived (counted even when streamed).
+    items_received: int = 0
+
+    @property
+    def action_id(self) -> str:
+        return self.action.action_id or ""
+
+    @property
+    def success(self) -> bool:
+        """False for ``Response: Error``, an aborted list, or an outcome other than Success."""
+        if self.response.is_error or self.error is not None:
+            return False
+        return self.outcome is None or self.outcome.get("Response", "").lower() == "success"
+
+    @property
+    def failure(self) -> Response | Event | None:
+        """The message that says why the action failed, or ``None`` if it succeeded."""
+        if self.success:
+            return None
+        if self.error is not None:
+            return self.error
+        return self.response if self.response.is_error else self.outcome
+
+    @property
+    def message(self) -> str:
+        """The server's ``Message:`` text (of the failure, if any)."""
+        source = self.failure or self.response
+        return source.get("Message") or source.get("Reason") or ""
+
+    @property
+    def output(self) -> list[str]:
+        """``Command`` output lines, the same on every AMI version."""
+        return self.response.output
+
+    @property
+    def expected_items(self) -> int | None:
+        """The ``ListItems`` count the server announced at the end of the list, if any."""
+        if self.complete is None:
+            return None
+        count = self.complete.get("ListItems", "")
+        return int(count) if count.isdigit() else None
+
+    @property
+    def items_match(self) -> bool:
+        """False when the server announced a ``ListItems`` count that differs from what came."""
+        expected = self.expected_items
+        return expected is None or expected == self.items_received
+
+
+# -- items the protocol emits -------------------------------------------------------------------
+@attrs.frozen
+class BannerReceived:
+    """The server greeted: ``banner.version`` is its AMI version."""
+
+    banner: Banner
+
+
+@attrs.frozen
+class LoginSucceeded:
+    """The server accepted the login."""
+
+    response: Response
+
+
+@attrs.frozen
+class LoginFailed:
+    """The server refused the login (the session is over): ``message`` is what it said."""
+
+    response: Response
+    message: str
+
+
+@attrs.frozen
+class ActionCompleted:
+    """An action got its final result (successful or not: see ``result.success``)."""
+
+    result: ActionResult
+
+    @property
+    def action_id(self) -> str:
+        return self.result.action_id
+
+
+@attrs.frozen
+class ActionAborted:
+    """An action can never complete: the session ended first."""
+
+    action_id: str
+    action: Action
+    error: ConnectionClosed
+
+
+@attrs.frozen
+class ListItem:
+    """One item of an event list that is delivered as it arrives (``stream=True``)."""
+
+    action_id: str
+    event: Event
+
+
+@attrs.frozen
+class UnexpectedMessage:
+    """A packet that belongs to nothing pending: a response to an unknown ActionID, or a packet
+    that is neither a response nor an event. Surfaced rather than dropped or misattributed."""
+
+    message: Message
+    reason: str
+
+
+@attrs.frozen
+class ConnectionTerminated:
+    """The session is over. ``error`` is set when a protocol error ended it."""
+
+    reason: str
+    error: ProtocolError | None = None
+
+
+#: Everything :meth:`ClientProtocol.next_item` can return. A broadcast event is the ``Event``
+#: itself.
+ProtocolItem = (
+    Event
+    | BannerReceived
+    | LoginSucceeded
+    | LoginFailed
+    | ActionCompleted
+    | ActionAborted
+    | ListItem
+    | UnexpectedMessage
+    | ConnectionTerminated
+)
+
+
+@attrs.frozen
+class ProtocolStatistics:
+    """A snapshot of a session's counters."""
+
+    state: State
+    pending_actions: int
+    actions_sent: int
+    responses_received: int
+    events_received: int
+    events_delivered: int
+    list_items_received: int
+    unexpected_messages: int
+    late_packets_dropped: int
+    bytes_received: int
+    bytes_sent: int
+
+
+# -- pending actions ----------------------------------------------------------------------------
+@attrs.define(eq=False)
+class _Pending:
+    action: Action
+    purpose: Input  # SEND_ACTION, SEND_LOGIN, SEND_CHALLENGE or SEND_LOGOFF
+    complete_on: str | None  # lower-case name of the event ending the list, when known
+    outcome_event: str | None  # lower-case name of the event reporting the outcome
+    stream: bool
+    response: Response | None = None
+    in_list: bool = False
+    events: list[Event] = attrs.Factory(list)
+    items: int = 0
+    outcome: Event | None = None
+    abandoned: bool = False
+
+    @property
+    def claims_events(self) -> bool:
+        """Whether events carrying this ActionID belong to this action rather than to everyone."""
+        return (
+            self.in_list
+            or self.outcome_event is not None
+            or (self.response is None and self.complete_on is not None)
+        )
+
+
+def _md5_key(challenge: str, secret: str) -> str:
+    return hashlib.md5((challenge + secret).encode(), usedforsecurity=False).hexdigest()
+
+
+class ClientProtocol:
+    """The client side of one AMI session, without I/O.
+
+    Feed what the server sends to :meth:`receive_data` and write what :meth:`login`,
+    :meth:`send_action`, :meth:`logoff` return, then whatever :meth:`data_to_send` holds (the
+    protocol answers a login challenge on its own). Take what happened with :meth:`next_item` or
+    :meth:`take_items`.
+
+    ``action_id_prefix`` starts every generated ActionID (``<prefix>-<n>``); by default it is
+    random, so ActionIDs are unique across connections and processes (async events such as
+    ``OriginateResponse`` reach every session). ``list_actions`` adds to or overrides
+    :data:`LIST_ACTIONS`.
+    """
+
+    def __init__(
+        self,
+        *,
+        action_id_prefix: str | None = None,
+        list_actions: Mapping[str, str] | None = None,
+        encoding: str = "utf-8",
+        max_packet_size: int = DEFAULT_MAX_PACKET_SIZE,
+        max_headers: int = DEFAULT_MAX_HEADERS,
+        max_line_length: int = DEFAULT_MAX_LINE_LENGTH,
+    ) -> None:
+        self._parser = PacketParser(
+            encoding=encoding,
+            max_packet_size=max_packet_size,
+            max_headers=max_headers,
+            max_line_length=max_line_length,
+        )
+        self.encoding = encoding
+        self._prefix = action_id_prefix if action_id_prefix is not None else secrets.token_hex(6)
+        self._counter = 0
+        self._list_actions = {name.lower(): event for name, event in LIST_ACTIONS.items()}
+        if list_actions:
+            self._list_actions.update((k.lower(), v) for k, v in list_actions.items())
+        self._state = State.AWAITING_BANNER
+        self._pending: dict[str, _Pending] = {}
+        # Pending or abandoned actions that may claim events carrying their ActionID.
+        self._claimers: dict[str, _Pending] = {}
+        self._abandoned: OrderedDict[str, _Pending] = OrderedDict()
+        self._items: deque[ProtocolItem] = deque()
+        self._outgoing = bytearray()
+        self._login_secret: str | None = None
+        self._login_headers: list[tuple[str, str]] = []
+        #: The banner, once received.
+        self.banner: Banner | None = None
+        #: True once the server sent ``FullyBooted`` (it is ready for every action).
+        self.fully_booted = False
+        self._actions_sent = 0
+        self._responses = 0
+        self._events = 0
+        self._delivered = 0
+        self._list_items = 0
+        self._unexpected = 0
+        self._late_dropped = 0
+        self._bytes_sent = 0
+
+    # -- state ----------------------------------------------------------------------------------
+    @property
+    def state(self) -> State:
+        return self._state
+
+    @property
+    def pending_action_ids(self) -> list[str]:
+        """ActionIDs of the actions still waiting for their final result."""
+        return list(self._pending)
+
+    def _move(self, event: Input) -> None:
+        new = TRANSITIONS.get((self._state, event))
+        if new is None:
+            error_type = LocalProtocolError if event in LOCAL_INPUTS else RemoteProtocolError
+            raise error_type(f"cannot {event.value} in state {self._state.value!r}")
+        self._state = new
+
+    def statistics(self) -> ProtocolStatistics:
+        return ProtocolStatistics(
+            state=self._state,
+            pending_actions=len(self._pending),
+            actions_sent=self._actions_sent,
+            responses_received=self._responses,
+            events_received=self._events,
+            events_delivered=self._delivered,
+            list_items_received=self._list_items,
+            unexpected_messages=self._unexpected,
+            late_packets_dropped=self._late_dropped,
+            bytes_received=self._parser.bytes_received,
+            bytes_sent=self._bytes_sent,
+        )
+
+    # -- sending --------------------------------------------------------------------------------
+    def next_action_id(self) -> str:
+        """A fresh ActionID: ``<prefix>-<n>``."""
+        self._counter += 1
+        return f"{self._prefix}-{self._counter}"
+
+    def login(
+        self,
+        username: str,
+        secret: str,
+        *,
+        auth: str = "md5",
+        events: bool | str | Sequence[str] | None = None,
+    ) -> bytes:
+        """Start logging in; returns the bytes to send (a ``Challenge`` for MD5, else ``Login``).
+
+        ``events`` sets the event mask on Login: ``True``/``False`` for all/none, or a list of
+        classes (``["call", "system"]``). ``None`` leaves the server's default.
+        """
+        if auth not in ("md5", "plain"):
+            raise LocalProtocolError(f"auth must be 'md5' or 'plain', not {auth!r}")
+        headers: list[tuple[str, str]] = []
+        if events is not None:
+            if isinstance(events, bool):
+                mask = "on" if events else "off"
+            else:
+                mask = events if isinstance(events, str) else ",".join(events)
+            headers.append(("Events", mask))
+        if auth == "plain":
+            action = Action("Login", [("Username", username), ("Secret", secret), *headers])
+            return self._send(action, Input.SEND_LOGIN)[1]
+        self._login_secret = secret
+        self._login_headers = [("Username", username), *headers]
+        return self._send(Action("Challenge", {"AuthType": "md5"}), Input.SEND_CHALLENGE)[1]
+
+    def logoff(self) -> bytes:
+        """Ask the server to end the session; it answers ``Goodbye`` and closes."""
+        return self._send(Action("Logoff"), Input.SEND_LOGOFF)[1]
+
+    def send_action(
+        self,
+        action: Action,
+        *,
+        complete_on: str | None = None,
+        outcome_event: str | None = None,
+        stream: bool = False,
+    ) -> tuple[str, bytes]:
+        """Register ``action`` and return its ActionID and the bytes to send.
+
+        The action completes on its response, unless:
+
+        - the response opens an event list (``EventList: start``), or the action is a known list
+          action (``complete_on``, else :data:`LIST_ACTIONS`): it completes with the event that
+          closes the list (``EventList: Complete`` or the named event), holding the list's items;
+          ``stream=True`` emits each item as a :class:`ListItem` instead of keeping it;
+        - ``outcome_event`` names the event that reports its outcome (``"OriginateResponse"`` for
+          an ``Async`` Originate): it completes when that event, carrying its ActionID, arrives.
+
+        An ``ActionID`` set on the action is used if no pending action holds it.
+        """
+        folded = action.name.lower()
+        if folded in ("login", "challenge"):
+            raise LocalProtocolError("log in with login(), which tracks the challenge")
+        purpose = Input.SEND_LOGOFF if folded == "logoff" else Input.SEND_ACTION
+        list_end = complete_on or self._list_actions.get(folded)
+        return self._send(action, purpose, list_end, outcome_event, stream)
+
+    def _send(
+        self,
+        action: Action,
+        purpose: Input,
+        complete_on: str | None = None,
+        outcome_event: str | None = None,
+        stream: bool = False,
+        *,
+        transition: bool = True,
+    ) -> tuple[str, bytes]:
+        action_id = action.action_id
+        if action_id is None:
+            action_id = self.next_action_id()
+            action = action.with_action_id(action_id)
+        elif action_id in self._pending:
+            raise LocalProtocolError(f"ActionID {action_id!r} is already pending")
+        data = action.to_bytes(self.encoding)  # validates before any state changes
+        if transition:
+            self._move(purpose)
+        pending = _Pending(
+            action=action,
+            purpose=purpose,
+            complete_on=complete_on.lower() if complete_on else None,
+            outcome_event=outcome_event.lower() if outcome_event else None,
+            stream=stream,
+        )
+        self._pending[action_id] = pending
+        self._abandoned.pop(action_id, None)
+        if pending.claims_events:
+            self._claimers[action_id] = pending
+        self._actions_sent += 1
+        self._bytes_sent += len(data)
+        return action_id, data
+
+    def data_to_send(self) -> bytes:
+        """Bytes the protocol needs sent on its own (the Login answering a Challenge)."""
+        data = bytes(self._outgoing)
+        self._outgoing.clear()
+        return data
+
+    def forget(self, action_id: str) -> None:
+        """Give up on a pending action: its late packets will be dropped, not kept or misrouted.
+
+        Does nothing if the action is not pending (it completed in the meantime).
+        """
+        pending = self._pending.pop(action_id, None)
+        if pending is None:
+            return
+        pending.abandoned = True
+        pending.events.clear()
+        self._abandoned[action_id] = pending
+        if len(self._abandoned) > _MAX_ABANDONED:
+            old_id, _ = self._abandoned.popitem(last=False)
+            self._claimers.pop(old_id, None)
+
+    # -- receiving ------------------------------------------------------------------------------
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+        """Feed bytes from the server; ``b""`` means it closed the connection."""
+        if self._state in (State.CLOSED, State.ERROR):
+            return  # the session is over; trailing bytes change nothing
+        parser = self._parser
+        parser.receive_data(data)
+        try:
+            if self.banner is None and parser.banner is not None:
+                self.banner = parser.banner
+                self._move(Input.BANNER)
+                self._items.append(BannerReceived(parser.banner))
+            while self._state not in (State.CLOSED, State.ERROR):
+                messages = parser.take_messages()
+                if not messages:
+                    break
+                self._handle_messages(messages)
+        except RemoteProtocolError as exc:
+            self._terminate(Input.BROKEN_STREAM, f"protocol error: {exc}", exc)
+            return
+        if not data and self._state not in (State.CLOSED, State.ERROR):
+            self._terminate(Input.END_OF_STREAM, "the server closed the connection")
+
+    def next_item(self) -> ProtocolItem | None:
+        """The next thing that happened, or ``None`` if nothing is waiting."""
+        return self._items.popleft() if self._items else None
+
+    def take_items(self) -> list[ProtocolItem]:
+        """Everything that happened since the last call, in order."""
+        items = list(self._items)
+        self._items.clear()
+        return items
+
+    def _handle_messages(self, messages: Iterable[Message]) -> None:
+        items = self._items
+        for message in messages:
+            if self._state in (State.CLOSED, State.ERROR):
+                return  # nothing after Goodbye or a refused login belongs to this session
+            if type(message) is Event:
+                self._events += 1
+                if self._state is not State.READY:
+                    self._move(Input.EVENT)  # raises unless the state allows events
+                if self._claimers:
+                    action_id = message.get("ActionID")
+                    if action_id is not None:
+                        claimer = self._claimers.get(action_id)
+                        if claimer is not None and self._claim(claimer, message):
+                            continue
+                if not self.fully_booted and message.name == "FullyBooted":
+                    self.fully_booted = True
+                self._delivered += 1
+                items.append(message)
+            elif isinstance(message, Response):
+                self._responses += 1
+                self._handle_response(message)
+            else:
+                self._unexpected += 1
+                items.append(UnexpectedMessage(message, "neither a response nor an event"))
+
+    # -- responses ------------------------------------------------------------------------------
+    def _handle_response(self, response: Response) -> None:
+        action_id = response.action_id
+        pending = self._pending.get(action_id) if action_id is not None else None
+        if pending is None and action_id is not None:
+            pending = self._abandoned.get(action_id)
+        if pending is None:
+            if response.name.lower() == "goodbye":
+                self._terminate(Input.GOODBYE, "the server said Goodbye")
+                return
+            self._unexpected += 1
+            reason = "no ActionID" if action_id is None else f"ActionID {action_id!r} not pending"
+            self._items.append(UnexpectedMessage(response, f"response with {reason}"))
+            return
+        self._move(Input.RESPONSE)
+        if pending.purpose is Input.SEND_CHALLENGE:
+            self._challenge_answered(pending, response)
+        elif pending.purpose is Input.SEND_LOGIN:
+            self._login_answered(pending, response)
+        elif pending.in_list:
+            if response.is_error:  # the list was aborted after it started
+                self._finish(pending, error=response)
+            else:
+                self._drop_or_report(pending, response, "second response to a list action")
+        elif pending.response is not None:
+            self._drop_or_report(pending, response, "second response to an action")
+        else:
+            pending.response = response
+            name = response.name.lower()
+            if name == "goodbye":
+                self._finish(pending)
+                self._terminate(Input.GOODBYE, "logged off")
+            elif response.is_error:
+                self._finish(pending)
+            elif response.get("EventList", "").lower() == "start" or pending.complete_on:
+                pending.in_list = True
+                self._claimers[action_id] = pending  # type: ignore[index]
+            elif pending.outcome_event is None or pending.outcome is not None:
+                self._finish(pending)
+
+    def _drop_or_report(self, pending: _Pending, response: Response, reason: str) -> None:
+        if pending.abandoned:
+            self._late_dropped += 1
+        else:
+            self._unexpected += 1
+            self._items.append(UnexpectedMessage(response, reason))
+
+    def _challenge_answered(self, pending: _Pending, response: Response) -> None:
+        self._pending.pop(pending.action.action_id or "", None)
+        challenge = response.get("Challenge")
+        if response.is_error or not challenge:
+            self._login_refused(response)
+            return
+        self._move(Input.CHALLENGE_ANSWERED)
+        key = _md5_key(challenge, self._login_secret or "")
+        self._login_secret = None
+        username, *extra = self._login_headers
+        login = Action("Login", [("AuthType", "md5"), username, ("Key", key), *extra])
+        self._outgoing += self._send(login, Input.SEND_LOGIN, transition=False)[1]
+
+    def _login_answered(self, pending: _Pending, response: Response) -> None:
+        self._pending.pop(pending.action.action_id or "", None)
+        if response.name.lower() != "success":
+            self._login_refused(response)
+            return
+        self._move(Input.LOGIN_ACCEPTED)
+        self._items.append(LoginSucceeded(response))
+
+    def _login_refused(self, response: Response) -> None:
+        message = response.get("Message") or "login refused"
+        self._items.append(LoginFailed(response, message))
+        self._terminate(Input.LOGIN_REFUSED, f"login refused: {message}")
+
+    # -- events that belong to an action --------------------------------------------------------
+    def _claim(self, pending: _Pending, event: Event) -> bool:
+        """Route an event carrying a claiming action's ActionID; False to broadcast it."""
+        name = event.name.lower()
+        if pending.outcome_event is not None and name == pending.outcome_event:
+            if pending.abandoned:
+                self._forget_claimer(pending)
+                return False  # everyone may see an outcome: it is a broadcast event
+            pending.outcome = event
+            if pending.response is not None and not pending.in_list:
+                self._finish(pending)
+            return True
+        if not pending.in_list and not (pending.response is None and pending.complete_on):
+            return False
+        if event.get("EventList", "").lower() == "complete" or name == pending.complete_on:
+            if pending.abandoned:
+                self._late_dropped += 1
+                self._forget_claimer(pending)
+            else:
+                self._finish(pending, complete=event)
+            return True
+        self._list_items += 1
+        if pending.abandoned:
+            self._late_dropped += 1
+        elif pending.stream:
+            pending.items += 1
+            self._items.append(ListItem(pending.action.action_id or "", event))
+        else:
+            pending.items += 1
+            pending.events.append(event)
+        return True
+
+    def _forget_claimer(self, pending: _Pending) -> None:
+        action_id = pending.action.action_id or ""
+        self._claimers.pop(action_id, None)
+        self._abandoned.pop(action_id, None)
+
+    def _finish(
+        self, pending: _Pending, *, complete: Event | None = None, error: Response | None = None
+    ) -> None:
+        action_id = pending.action.action_id or ""
+        self._claimers.pop(action_id, None)
+        if pending.abandoned:
+            self._abandoned.pop(action_id, None)
+            self._late_dropped += 1
+            return
+        del self._pending[action_id]
+        assert pending.response is not None
+        result = ActionResult(
+            action=pending.action,
+            response=pending.response,
+            events=tuple(pending.events),
+            complete=complete,
+            outcome=pending.outcome,
+            error=error,
+            items_received=pending.items,
+        )
+        self._items.append(ActionCompleted(result))
+
+    # -- the end --------------------------------------------------------------------------------
+    def _terminate(self, event: Input, reason: str, error: ProtocolError | None = None) -> None:
+        self._move(event)
+        for action_id, pending in self._pending.items():
+            closed = ConnectionClosed(f"{pending.action.name} cannot complete: {reason}")
+            closed.__cause__ = error
+            self._items.append(ActionAborted(action_id, pending.action, closed))
+        self._pending.clear()
+        self._claimers.clear()
+        self._abandoned.clear()
+        self._items.append(ConnectionTerminated(reason, error))
