@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._messages import Response
+    from ._messages import Message
 
 __all__ = [
     "AMIConnectionError",
@@ -86,14 +86,16 @@ class AuthenticationError(AMIError):
 
 
 class ActionFailed(AMIError):
-    """An action was answered with ``Response: Error`` (or a failed outcome).
+    """An action failed: ``Response: Error``, a list aborted by an error, or a failed outcome.
 
-    ``response`` is the server's response; ``result`` the whole result where there is one.
+    ``response`` is the message that says so (a ``Response``, or the outcome ``Event`` such as an
+    ``OriginateResponse`` with ``Response: Failure``); ``result`` the whole result where there is
+    one.
     """
 
-    def __init__(self, response: Response, result: object = None) -> None:
-        name = response.get("Message") or response.name
-        super().__init__(f"{name} (ActionID {response.action_id})")
+    def __init__(self, response: Message, result: object = None) -> None:
+        text = response.get("Message") or response.get("Reason") or response.name
+        super().__init__(f"{text} (ActionID {response.action_id})")
         self.response = response
         self.result = result
 
