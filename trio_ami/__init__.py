@@ -1,22 +1,15 @@
 """trio-ami: an Asterisk Manager Interface (AMI) client for trio, on a sans-IO protocol core.
 
 The protocol core lives in :mod:`trio_ami.sansio` and imports no I/O library; its public names
-are re-exported here.
+are re-exported here. The trio client is imported on first use, so that ``import
+trio_ami.sansio`` (which runs this file first) stays free of trio and sockets.
 """
 
-from ._connection import (
-    ActionStream,
-    AMIConnection,
-    ConnectionStatistics,
-    connect_ami,
-    open_ami,
-    wrap_ami_stream,
-)
-from ._subscription import (
-    OverflowPolicy,
-    Subscription,
-    SubscriptionStatistics,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .sansio import (
     DEFAULT_MAX_HEADERS,
     DEFAULT_MAX_LINE_LENGTH,
@@ -63,7 +56,48 @@ from .sansio import (
     serialize_headers,
 )
 
+if TYPE_CHECKING:
+    from ._connection import (
+        ActionStream,
+        AMIConnection,
+        ConnectionStatistics,
+        connect_ami,
+        open_ami,
+        wrap_ami_stream,
+    )
+    from ._subscription import (
+        OverflowPolicy,
+        Subscription,
+        SubscriptionStatistics,
+    )
+
 __version__ = "0.1.0"
+
+_LAZY = {
+    "ActionStream": "._connection",
+    "AMIConnection": "._connection",
+    "connect_ami": "._connection",
+    "ConnectionStatistics": "._connection",
+    "open_ami": "._connection",
+    "wrap_ami_stream": "._connection",
+    "OverflowPolicy": "._subscription",
+    "Subscription": "._subscription",
+    "SubscriptionStatistics": "._subscription",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
 
 __all__ = [
     "DEFAULT_MAX_HEADERS",
@@ -73,9 +107,6 @@ __all__ = [
     "MAX_HEADERS",
     "MAX_LINE_BYTES",
     "TRANSITIONS",
-    "AMIConnection",
-    "AMIConnectionError",
-    "AMIError",
     "Action",
     "ActionAborted",
     "ActionCompleted",
@@ -83,16 +114,20 @@ __all__ = [
     "ActionResult",
     "ActionStream",
     "ActionTimeout",
+    "AMIConnection",
+    "AMIConnectionError",
+    "AMIError",
     "AuthenticationError",
     "Banner",
     "BannerReceived",
     "ClientProtocol",
+    "connect_ami",
     "ConnectionClosed",
     "ConnectionStatistics",
     "ConnectionTerminated",
     "Event",
-    "HeaderValue",
     "Headers",
+    "HeaderValue",
     "Input",
     "InvalidActionError",
     "LimitExceeded",
@@ -101,6 +136,8 @@ __all__ = [
     "LoginFailed",
     "LoginSucceeded",
     "Message",
+    "message_from_text",
+    "open_ami",
     "OverflowPolicy",
     "PacketParser",
     "ProtocolError",
@@ -108,15 +145,12 @@ __all__ = [
     "ProtocolStatistics",
     "RemoteProtocolError",
     "Response",
+    "serialize_headers",
     "State",
     "Subscription",
     "SubscriptionOverflow",
     "SubscriptionStatistics",
     "UnexpectedMessage",
-    "connect_ami",
-    "message_from_text",
-    "open_ami",
-    "serialize_headers",
     "wrap_ami_stream",
     "__version__",
 ]

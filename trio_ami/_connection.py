@@ -856,4 +856,4 @@ async def open_ami(
         error = _unwrap(group)
         if error is group:
             raise
-        raise error from None
+        raise error from error.__cause__  # keeps the cause, hides the group

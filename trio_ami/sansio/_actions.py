@@ -7,7 +7,7 @@ the 128th, so anything that would be cut or misread is refused with ``InvalidAct
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import TypeAlias
 
 import attrs
@@ -29,8 +29,11 @@ MAX_HEADERS = 128
 MAX_LINE_BYTES = 1024
 
 #: What a header value may be given as: text, a number, a flag (``true``/``false``), or a
-#: sequence of those for a repeated key (``Variable``). ``None`` leaves the header out.
-HeaderValue: TypeAlias = "str | int | bool | Sequence[str | int | bool] | None"
+#: list or tuple of those for a repeated key (``Variable``; an empty one sends nothing).
+#: ``None`` leaves the header out.
+HeaderValue: TypeAlias = (
+    "str | int | bool | list[str | int | bool] | tuple[str | int | bool, ...] | None"
+)
 #: Headers as given to ``Action``: a mapping or ``(key, value)`` pairs.
 Headers: TypeAlias = "Mapping[str, HeaderValue] | Iterable[tuple[str, HeaderValue]]"
 
@@ -47,6 +50,8 @@ def _pairs(headers: Headers) -> tuple[tuple[str, str], ...]:
     items = headers.items() if isinstance(headers, Mapping) else headers
     pairs: list[tuple[str, str]] = []
     for key, value in items:
+        if not isinstance(key, str) or not key:
+            raise InvalidActionError(f"header keys must be non-empty strings, not {key!r}")
         if value is None:
             continue
         if isinstance(value, (list, tuple)):

@@ -1,0 +1,193 @@
+"""``trio-ami`` / ``python -m trio_ami``: the demo, and a small AMI tool for real servers.
+
+::
+
+    trio-ami demo                                   # simulated PBX on loopback, live events
+    trio-ami events HOST -u admin [Hangup Dial*]    # print a server's live events
+    trio-ami action HOST -u admin CoreShowChannels  # run one action, print its result
+    trio-ami command HOST -u admin "core show channels"
+
+The secret comes from ``--secret`` or the ``AMI_SECRET`` environment variable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+
+import trio
+
+from ._connection import AMIConnection, open_ami
+from .sansio import ActionResult, AMIError, Message
+
+__all__ = ["format_event", "main"]
+
+# Headers worth a glance after the channel and caller, in the order they are shown.
+_DETAIL_KEYS = (
+    "Exten",
+    "DestChannel",
+    "DialStatus",
+    "BridgeUniqueid",
+    "Variable",
+    "Value",
+    "State",
+    "Cause-txt",
+    "Response",
+    "Reason",
+    "Status",
+    "UserEvent",
+)
+
+
+def format_event(event: Message) -> str:
+    """One readable line for an event: time, name, channel, state, caller, then details."""
+    parts = [time.strftime("%H:%M:%S"), f"{event.get('Event', '?'):<18}"]
+    where = event.get("Channel") or event.get("Device") or event.get("Peer")
+    if where:
+        parts.append(f"{where:<26}")
+    state = event.get("ChannelStateDesc")
+    if state:
+        parts.append(f"{state:<8}")
+    number, name = event.get("CallerIDNum"), event.get("CallerIDName")
+    if number and number != "<unknown>":
+        parts.append(f'"{name}" <{number}>' if name and name != "<unknown>" else f"<{number}>")
+    parts.extend(f"{key}={event[key]}" for key in _DETAIL_KEYS if event.get(key))
+    return "  ".join(parts)
+
+
+def _print_result(result: ActionResult) -> None:
+    for key, value in result.response.headers:
+        print(f"{key}: {value}")
+    for line in result.output:
+        print(line)
+    for event in result.events:
+        print()
+        for key, value in event.headers:
+            print(f"{key}: {value}")
+    if result.complete is not None:
+        print(f"\n({result.items_received} items; {result.complete.name})")
+
+
+async def _demo(duration: float, calls_per_second: float, seed: int) -> None:
+    from .testing import FakeAMIServer, PBXSimulator
+
+    simulator = PBXSimulator(seed=seed)
+    server = FakeAMIServer(users={"admin": "demo-secret"}, simulator=simulator)
+    async with server.listen_tcp() as (host, port), trio.open_nursery() as nursery:
+        nursery.start_soon(lambda: simulator.run(calls_per_second=calls_per_second))
+        print(f"simulated PBX listening on {host}:{port}")
+        async with open_ami(host, port, username="admin", secret="demo-secret") as ami:
+            await _demo_session(ami, duration)
+        nursery.cancel_scope.cancel()
+
+
+async def _demo_session(ami: AMIConnection, duration: float) -> None:
+    print(f"logged in: AMI {ami.ami_version}")
+    async with ami.subscribe() as events:
+        pong = await ami.ping()
+        print(f"Ping -> {pong.get('Ping')} ({pong.get('Timestamp')})")
+        await trio.sleep(min(1.0, duration / 4))
+        channels = await ami.core_show_channels()
+        print(f"CoreShowChannels -> {len(channels)} channels")
+        for channel in channels[:5]:
+            print(f"    {channel['Channel']:<28} {channel.get('ChannelStateDesc', '')}")
+        print("Command 'core show channels' ->")
+        for line in await ami.command("core show channels"):
+            print(f"    {line}")
+        outcome = await ami.originate(
+            "PJSIP/201",
+            context="from-internal",
+            exten="100",
+            priority=1,
+            caller_id="trio-ami demo <555>",
+            variables={"CAMPAIGN": "demo"},
+            wait=True,
+            check=False,
+        )
+        assert outcome.outcome is not None
+        print(
+            f"Originate (wait) -> {outcome.outcome['Response']} on "
+            f"{outcome.outcome.get('Channel')} (reason {outcome.outcome.get('Reason')})"
+        )
+        print(f"live events for {duration:g} s:")
+        with trio.move_on_after(duration):
+            async for event in events:
+                print(format_event(event))
+        stats = events.statistics()
+        print(f"{stats.delivered} events shown, {stats.dropped} dropped")
+
+
+def _connection_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("host")
+    parser.add_argument("-p", "--port", type=int, default=None)
+    parser.add_argument("-u", "--username", required=True)
+    parser.add_argument("-s", "--secret", default=os.environ.get("AMI_SECRET"))
+    parser.add_argument("--auth", choices=("md5", "plain"), default="md5")
+    parser.add_argument("--tls", action="store_true", help="connect with TLS (port 5039)")
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="trio-ami", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="what", required=True)
+    demo = commands.add_parser("demo", help="run the client against a simulated PBX")
+    demo.add_argument("--duration", type=float, default=6.0, help="seconds of live events")
+    demo.add_argument("--calls-per-second", type=float, default=2.0)
+    demo.add_argument("--seed", type=int, default=5038)
+    events = commands.add_parser("events", help="print a server's live events")
+    _connection_args(events)
+    events.add_argument("names", nargs="*", help="event names or globs (default: all)")
+    action = commands.add_parser("action", help="run one action and print its result")
+    _connection_args(action)
+    action.add_argument("action")
+    action.add_argument("headers", nargs="*", metavar="Key=Value")
+    command = commands.add_parser("command", help="run a CLI command and print its output")
+    _connection_args(command)
+    command.add_argument("command")
+    return parser.parse_args(argv)
+
+
+async def _run(args: argparse.Namespace) -> int:
+    if args.what == "demo":
+        await _demo(args.duration, args.calls_per_second, args.seed)
+        return 0
+    if args.secret is None:
+        print("trio-ami: give --secret or set AMI_SECRET", file=sys.stderr)
+        return 2
+    async with open_ami(
+        args.host,
+        args.port,
+        username=args.username,
+        secret=args.secret,
+        auth=args.auth,
+        tls=args.tls or None,
+    ) as ami:
+        if args.what == "events":
+            async with ami.subscribe(*args.names) as stream:
+                async for event in stream:
+                    print(format_event(event), flush=True)
+        elif args.what == "command":
+            for line in await ami.command(args.command):
+                print(line)
+        else:
+            headers = [tuple(item.split("=", 1)) for item in args.headers]
+            if any(len(pair) != 2 for pair in headers):
+                print("trio-ami: headers are Key=Value", file=sys.stderr)
+                return 2
+            result = await ami.action(args.action, [(k, v) for k, v in headers], check=False)
+            _print_result(result)
+            return 0 if result.success else 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parse_args(argv)
+    try:
+        return trio.run(_run, args)
+    except KeyboardInterrupt:
+        return 130
+    except AMIError as exc:
+        print(f"trio-ami: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
