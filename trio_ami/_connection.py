@@ -252,7 +252,7 @@ class AMIConnection:
     # -- routing what the protocol emits --------------------------------------------------------
     def _dispatch(self, items: list[ProtocolItem]) -> None:
         for item in items:
-            if type(item) is Event:
+            if isinstance(item, Event):
                 self._broadcast(item)
             elif isinstance(item, ActionCompleted):
                 self._completed(item.result)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import ssl
-from functools import partial
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
+from functools import partial
 from typing import Any
 
 import pytest

@@ -1,29 +1,52 @@
 """Messages received from an AMI peer: ``Event``, ``Response``, the ``Banner`` line.
 
-A message keeps the text of its packet (lines joined by ``\\n``) and parses it lazily: reading
-``.name`` or a few headers of a message never splits the whole packet, and the complete header
+A message keeps the bytes of its packet, lines joined by ``\\r\\n`` as on the wire, and decodes
+lazily: reading ``.name`` or a few headers decodes only those values, and the complete header
 list is built once, on first need. The API behaves the same whichever path answers it.
 
 Header lines are split at the first ``": "``; a line without one is split at its first ``":"``
 (``Key:`` gives an empty value); a line without a colon is kept whole as the value of an empty key.
-Keys are matched case-insensitively and returned as sent; values are never changed.
+Keys are matched ignoring case and returned as sent; values are never changed. Bytes that are
+not valid in the encoding become lone surrogates (``surrogateescape``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import codecs
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import repeat
-from typing import ClassVar, TypeVar, overload
+from operator import itemgetter
+from typing import Any, ClassVar, TypeVar, overload
 
 import attrs
 
-__all__ = ["Banner", "Event", "Message", "Response", "message_from_text"]
+__all__ = ["Banner", "Event", "Message", "Response", "message_from_text", "with_encoding"]
 
 _T = TypeVar("_T")
 _M = TypeVar("_M", bound="Message")
-_MISSING = object()
+_MISSING: Any = object()
+_DEFAULT_ENCODING = "utf-8"
+_ESCAPE = "surrogateescape"
 _partition = str.partition
 _COLON_SPACE = repeat(": ")  # shared infinite argument stream for map(str.partition, ...)
+_key_and_value = itemgetter(0, 2)
+_separator = itemgetter(1)
+
+# key -> the bytes that find it at the start of a line in a message's case-folded bytes
+# (b"\r\n" + folded key + b":"), or b"" for a key that search cannot answer. Bounded: user code
+# may look up arbitrary keys.
+_NEEDLES: dict[str, bytes] = {}
+_NEEDLES_MAX = 1024
+
+
+def _needle(key: str) -> bytes:
+    needle = b""
+    if key and key.isascii() and ":" not in key and "\r" not in key and "\n" not in key:
+        needle = b"\r\n" + key.lower().encode("ascii") + b":"
+    if len(_NEEDLES) >= _NEEDLES_MAX:
+        _NEEDLES.clear()
+    _NEEDLES[key] = needle
+    return needle
 
 
 def _split_colon(line: str) -> tuple[str, str]:
@@ -32,58 +55,111 @@ def _split_colon(line: str) -> tuple[str, str]:
 
 
 def _split_headers(text: str) -> tuple[tuple[str, str], ...]:
-    # One C-level partition per line; the rare line without ": " takes the slow branch.
-    return tuple(
-        [
-            (key, value) if sep else _split_colon(key)
-            for key, sep, value in map(_partition, text.split("\n"), _COLON_SPACE)
-        ]
-    )
+    if not text:
+        return ()
+    # C-level passes only: partition every line, then pick (key, value) out of each triple.
+    parts = list(map(_partition, text.split("\r\n"), _COLON_SPACE))
+    if "" in map(_separator, parts):  # a line without ": ": the rare, slower rule
+        return tuple([(key, value) if sep else _split_colon(key) for key, sep, value in parts])
+    return tuple(map(_key_and_value, parts))
+
+
+def _to_raw(packet: str | bytes) -> bytes:
+    """A packet given as text (lines joined by ``\\n``) or wire bytes, as stored."""
+    if isinstance(packet, bytes):
+        return packet
+    return packet.replace("\n", "\r\n").encode(_DEFAULT_ENCODING, "surrogateescape")
+
+
+def _rebuild(cls: type[_M], raw: bytes, extra: tuple[Any, ...], encoding: str | None) -> _M:
+    return with_encoding(cls, encoding)(raw, *extra)
+
+
+_ENCODED: dict[tuple[type[Any], str], type[Any]] = {}
+
+
+def with_encoding(cls: type[_M], encoding: str | None) -> type[_M]:
+    """``cls``, or its variant whose messages decode with ``encoding`` rather than UTF-8."""
+    if encoding is None or codecs.lookup(encoding).name == "utf-8":
+        return cls
+    base: type[_M] = cls.__mro__[1] if cls._codec is not None else cls
+    variant = _ENCODED.get((base, encoding))
+    if variant is None:
+        namespace = {"_codec": encoding, "__slots__": (), "__qualname__": base.__qualname__}
+        variant = _ENCODED[(base, encoding)] = type(base.__name__, (base,), namespace)
+    return variant
 
 
 @attrs.frozen(repr=False)
 class Message(Mapping[str, str]):
     """One AMI packet: an ordered list of ``(key, value)`` headers, repeated keys allowed.
 
-    It is a read-only ``Mapping`` whose keys are case-insensitive: ``msg["channel"]`` returns the
-    first ``Channel`` value, ``msg.get_all("ChanVariable")`` every value of a repeated key, and
+    It is a read-only ``Mapping`` whose keys ignore case: ``msg["channel"]`` returns the first
+    ``Channel`` value, ``msg.get_all("ChanVariable")`` every value of a repeated key, and
     ``msg.headers`` the full list in order. Iteration yields each distinct key once, as spelled
-    by its first occurrence.
+    by its first occurrence. Build one from text (``Event("Event: Hangup\\nChannel: X")``), from
+    wire bytes, or with :meth:`from_headers`. Two messages are equal when they are of the same
+    kind and hold the same packet.
     """
 
-    # The packet's lines joined by "\n", without its terminating blank line.
-    _text: str
+    # The packet's bytes, lines joined by b"\r\n", without its terminating blank line.
+    _raw: bytes = attrs.field(converter=_to_raw)
     # Lazily computed views, not part of the value.
     _headers: tuple[tuple[str, str], ...] = attrs.field(init=False, eq=False)
-    _folded: str = attrs.field(init=False, eq=False)
+    _folded: bytes = attrs.field(init=False, eq=False)
     _index: dict[str, tuple[str, list[str]]] = attrs.field(init=False, eq=False)
 
     #: The header whose value names the message (``Event`` for events, ``Response`` for responses).
     name_key: ClassVar[str] = ""
-    _name_prefix: ClassVar[str] = ""
+    # The encoding of messages of another encoding than UTF-8 lives on a subclass made for it
+    # (see with_encoding), so that no message pays for storing it.
+    _codec: ClassVar[str | None] = None
+    _name_prefix: ClassVar[bytes] = b""
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
     def from_headers(cls: type[_M], headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> _M:
         """Build a message from ``(key, value)`` pairs or a mapping, in order.
 
-        Raises ``ValueError`` for a key or value containing a line break (it could not be sent).
+        Raises ``ValueError`` for a line break anywhere, or ``": "`` in a key: such a header could
+        not travel as it is.
         """
         pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
         for key, value in pairs:
             if "\n" in key or "\r" in key or "\n" in value or "\r" in value:
                 raise ValueError(f"header {key!r} contains a line break")
+            if ": " in key:
+                raise ValueError(f"header key {key!r} contains ': ', where it would be split")
         return cls("\n".join(f"{key}: {value}" for key, value in pairs))
+
+    @property
+    def encoding(self) -> str:
+        """The encoding the packet's bytes are decoded with."""
+        return self._codec or _DEFAULT_ENCODING
+
+    @property
+    def raw(self) -> bytes:
+        """The packet's bytes: its lines joined by ``\\r\\n``, without the final blank line."""
+        return self._raw
+
+    def _decode(self, data: bytes) -> str:
+        codec = self._codec
+        if codec is None:  # UTF-8: ASCII bytes decode the same, and fastest, as Latin-1
+            return data.decode("latin-1") if data.isascii() else data.decode("utf-8", _ESCAPE)
+        return data.decode(codec, _ESCAPE)
 
     # -- the naming headers ---------------------------------------------------------------------
     @property
     def name(self) -> str:
         """The event name or response status (``"Hangup"``, ``"Success"``), ``""`` if absent."""
-        text = self._text
+        raw = self._raw
         prefix = self._name_prefix
-        if prefix and text.startswith(prefix):
-            end = text.find("\n")
-            return text[len(prefix) :] if end < 0 else text[len(prefix) : end]
+        if prefix and raw.startswith(prefix):
+            end = raw.find(b"\r\n")
+            name = raw[len(prefix) :] if end < 0 else raw[len(prefix) : end]
+            if name.isascii() and self._codec is None:
+                return name.decode("latin-1")
+            return self._decode(name)
         return self.get(self.name_key, "") if self.name_key else ""
 
     @property
@@ -95,61 +171,31 @@ class Message(Mapping[str, str]):
     @property
     def headers(self) -> tuple[tuple[str, str], ...]:
         """Every header as a ``(key, value)`` pair, in the order received."""
-        try:
-            return self._headers
-        except AttributeError:
-            headers = _split_headers(self._text)
-            object.__setattr__(self, "_headers", headers)
-            return headers
-
-    def _lookup(self, key: str) -> object:
-        """The first value of ``key`` (case-insensitive), or ``_MISSING``."""
-        try:
-            entry = self._index.get(key.lower())
-        except AttributeError:
-            pass
-        else:
-            return _MISSING if entry is None else entry[1][0]
-        text = self._text
-        # Fast path: search the case-folded text for the key at the start of a line. Valid when
-        # folding keeps offsets (ASCII) and the key cannot straddle a separator.
-        if text.isascii() and key and key.isascii() and ":" not in key and "\n" not in key:
-            try:
-                folded = self._folded
-            except AttributeError:
-                folded = "\n" + text.lower()
-                object.__setattr__(self, "_folded", folded)
-            needle = "\n" + key.lower() + ":"
-            pos = folded.find(needle)
-            if pos < 0:
-                return _MISSING
-            start = pos + len(needle)  # offset in text of the character after the colon
-            if folded[start : start + 1] == " ":  # "Key: value": split at the first ": "
-                end = text.find("\n", start)
-                return text[start + 1 :] if end < 0 else text[start + 1 : end]
-        entry = self._build_index().get(key.lower())
-        return _MISSING if entry is None else entry[1][0]
+        headers: tuple[tuple[str, str], ...] | None = getattr(self, "_headers", None)
+        if headers is None:
+            headers = _split_headers(self._decode(self._raw))
+            _set_headers(self, headers)
+        return headers
 
     def _build_index(self) -> dict[str, tuple[str, list[str]]]:
-        try:
-            return self._index
-        except AttributeError:
-            pass
-        index: dict[str, tuple[str, list[str]]] = {}
+        index: dict[str, tuple[str, list[str]]] | None = getattr(self, "_index", None)
+        if index is not None:
+            return index
+        index = {}
         for key, value in self.headers:
             entry = index.get(folded := key.lower())
             if entry is None:
                 index[folded] = (key, [value])
             else:
                 entry[1].append(value)
-        object.__setattr__(self, "_index", index)
+        _set_index(self, index)
         return index
 
     def __getitem__(self, key: str) -> str:
-        value = self._lookup(key)
+        value = self.get(key, _MISSING)
         if value is _MISSING:
             raise KeyError(key)
-        return value  # type: ignore[return-value]
+        return value  # type: ignore[no-any-return]
 
     @overload
     def get(self, key: str, /) -> str | None: ...
@@ -158,17 +204,39 @@ class Message(Mapping[str, str]):
     @overload
     def get(self, key: str, /, default: _T) -> str | _T: ...
     def get(self, key: str, /, default: object = None) -> object:
-        """The first value of ``key`` (case-insensitive), or ``default``."""
-        value = self._lookup(key)
-        return default if value is _MISSING else value
+        """The first value of ``key`` (any case), or ``default``."""
+        needle = _NEEDLES.get(key)
+        if needle is None:
+            needle = _needle(key)
+        if needle:
+            # Fast path: find the key at the start of a line in the case-folded bytes (folding
+            # ASCII keeps every offset). "Key: value" at the first match is the answer; anything
+            # else there ("Key:value") is left to the full split.
+            folded: bytes | None = getattr(self, "_folded", None)
+            if folded is None:
+                folded = b"\r\n" + self._raw.lower()
+                _set_folded(self, folded)
+            pos = folded.find(needle)
+            if pos < 0:
+                return default
+            start = pos + len(needle)  # after the colon, in folded; the raw offset is start - 2
+            if folded[start : start + 1] == b" ":
+                raw = self._raw
+                end = raw.find(b"\r\n", start - 1)
+                value = raw[start - 1 :] if end < 0 else raw[start - 1 : end]
+                if value.isascii() and self._codec is None:
+                    return value.decode("latin-1")
+                return self._decode(value)
+        entry = self._build_index().get(key.lower())
+        return default if entry is None else entry[1][0]
 
     def get_all(self, key: str) -> list[str]:
-        """Every value of ``key`` (case-insensitive), in order; ``[]`` if absent."""
+        """Every value of ``key`` (any case), in order; ``[]`` if absent."""
         entry = self._build_index().get(key.lower())
         return [] if entry is None else list(entry[1])
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and self._lookup(key) is not _MISSING
+        return isinstance(key, str) and self.get(key, _MISSING) is not _MISSING
 
     def __iter__(self) -> Iterator[str]:
         return (key for key, _ in self._build_index().values())
@@ -177,13 +245,20 @@ class Message(Mapping[str, str]):
         return len(self._build_index())
 
     # -- output ---------------------------------------------------------------------------------
-    def to_bytes(self, encoding: str = "utf-8") -> bytes:
+    def to_bytes(self, encoding: str | None = None) -> bytes:
         """The packet as it travels on the wire (``\\r\\n`` line ends, blank line at the end)."""
-        return (self._text.replace("\n", "\r\n") + "\r\n\r\n").encode(encoding, "surrogateescape")
+        raw = self._raw
+        if encoding is not None and encoding != self.encoding:
+            raw = self._decode(raw).encode(encoding, "surrogateescape")
+        return raw + b"\r\n\r\n"
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{key}={value!r}" for key, value in self.headers)
         return f"{type(self).__name__}({fields})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The lazy views are left out: they are rebuilt on demand.
+        return (_rebuild, (type(self), self._raw, (), self._codec))
 
 
 @attrs.frozen(repr=False)
@@ -191,7 +266,7 @@ class Event(Message):
     """An ``Event:`` packet: a broadcast event, or an item of an action's event list."""
 
     name_key: ClassVar[str] = "Event"
-    _name_prefix: ClassVar[str] = "Event: "
+    _name_prefix: ClassVar[bytes] = b"Event: "
 
 
 @attrs.frozen(repr=False)
@@ -207,7 +282,7 @@ class Response(Message):
     _legacy_output: tuple[str, ...] | None = None
 
     name_key: ClassVar[str] = "Response"
-    _name_prefix: ClassVar[str] = "Response: "
+    _name_prefix: ClassVar[bytes] = b"Response: "
 
     @property
     def output(self) -> list[str]:
@@ -226,10 +301,11 @@ class Response(Message):
         """True for ``Response: Error``."""
         return self.name.lower() == "error"
 
-    def to_bytes(self, encoding: str = "utf-8") -> bytes:
+    def to_bytes(self, encoding: str | None = None) -> bytes:
         if self._legacy_output is None:
             return super().to_bytes(encoding)
-        head = self._text.replace("\n", "\r\n") + "\r\n"
+        encoding = encoding or self.encoding
+        head = self._decode(self._raw) + "\r\n"
         body = "".join(line + "\n" for line in self._legacy_output)
         return (head + body + "--END COMMAND--\r\n\r\n").encode(encoding, "surrogateescape")
 
@@ -237,6 +313,10 @@ class Response(Message):
         if self._legacy_output is None:
             return super().__repr__()
         return f"{super().__repr__()[:-1]}, output={list(self._legacy_output)!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        extra = (self._legacy_output,)
+        return (_rebuild, (type(self), self._raw, extra, self._codec))
 
 
 @attrs.frozen
@@ -261,15 +341,34 @@ class Banner:
         return tuple(parts)
 
 
-_KINDS: dict[str, type[Message]] = {"event": Event, "response": Response}
+_KINDS: dict[bytes, type[Message]] = {b"event": Event, b"response": Response}
 
 
-def message_from_text(text: str) -> Message:
-    """Classify one packet's text (lines joined by ``\\n``) by its first header."""
-    if text.startswith("Event: "):
-        return Event(text)
-    if text.startswith("Response: "):
-        return Response(text)
-    first = text.partition("\n")[0]
-    key = first.partition(":")[0].strip().lower()
-    return _KINDS.get(key, Message)(text)
+def _kind(raw: bytes) -> type[Message]:
+    """The message class for a packet, by the key of its first line."""
+    first = raw.partition(b"\r\n")[0]
+    key, colon, _ = first.partition(b":")
+    return _KINDS.get(key.strip().lower(), Message) if colon else Message
+
+
+def message_from_text(text: str | bytes) -> Message:
+    """Classify one packet (text with ``\\n`` line ends, or wire bytes) by its first header."""
+    raw = _to_raw(text)
+    return _kind(raw)(raw)
+
+
+# For the parser, which builds messages by the thousand: a bare instance and stores into its
+# slots, all in C. Equivalent to ``Event(raw)`` without running the generated ``__init__`` (a
+# frozen class's goes through ``object.__setattr__``). The lazy views are stored the same way.
+_new_instance = object.__new__
+_set_raw: Callable[[Message, bytes], None] = vars(Message)["_raw"].__set__
+_set_headers: Callable[[Message, tuple[tuple[str, str], ...]], None] = vars(Message)[
+    "_headers"
+].__set__
+_set_folded: Callable[[Message, bytes], None] = vars(Message)["_folded"].__set__
+_set_index: Callable[[Message, dict[str, tuple[str, list[str]]]], None] = vars(Message)[
+    "_index"
+].__set__
+_set_legacy_output: Callable[[Response, tuple[str, ...] | None], None] = vars(Response)[
+    "_legacy_output"
+].__set__

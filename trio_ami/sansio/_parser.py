@@ -1,22 +1,41 @@
 """The incremental AMI packet parser: bytes in, ``Message`` objects out. No I/O.
 
-Framing is done on bytes, before decoding, so a multibyte character split across reads is
-never damaged. Every complete packet in the buffer is framed in one pass: the parser finds the
-last packet terminator among the bytes that arrived since the previous search (it never rescans
-older bytes), decodes everything up to it at once, folds ``\\r\\n`` line ends into ``\\n`` and
-splits on the blank lines. Bare ``\\n`` line ends, the ``\\r\\n\\n`` ending and stray empty lines
-between packets are accepted.
+Packets are framed on bytes and never decoded here: a message keeps its packet's bytes and
+decodes what is asked of it, so a multibyte character split across reads is never damaged and
+a consumer that reads only event names decodes only those. Every complete packet in the buffer
+is framed at once: the parser finds the last packet terminator among the bytes that arrived
+since the previous search (it never rescans older bytes) and splits everything before it on the
+blank lines in one C-level pass. Bare ``\\n`` line ends, the ``\\r\\n\\n`` ending and stray empty
+lines between packets are accepted; a block that has any is first rewritten to ``\\r\\n``.
 
 The legacy ``Command`` answer (``Response: Follows`` / ``Privilege: Command``, raw output,
 ``--END COMMAND--``) may contain blank lines, so a block holding one is framed packet by packet.
+
+Limits are measured on packets with ``\\r\\n`` line ends: a packet's size counts its lines with
+their line ends, not the blank line that ends it; a line's length leaves out its line end; the
+header count is the number of lines. An incomplete packet is measured the same way on its
+complete lines (and the line in progress, for the line length), so a limit is hit as soon as it
+is certain, whatever the chunking.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from io import IncrementalNewlineDecoder  # a text codec helper: no I/O happens here
+from itertools import repeat
 
 from ._errors import LimitExceeded, LocalProtocolError, RemoteProtocolError
-from ._messages import Banner, Event, Message, Response, message_from_text
+from ._messages import (
+    Banner,
+    Event,
+    Message,
+    Response,
+    _kind,
+    _new_instance,
+    _set_legacy_output,
+    _set_raw,
+    with_encoding,
+)
 
 __all__ = [
     "DEFAULT_MAX_HEADERS",
@@ -34,23 +53,39 @@ DEFAULT_MAX_LINE_LENGTH = 256 * 1024
 
 _LEGACY_START = b"Response: Follows"
 _LEGACY_HEAD = b"Response: Follows\r\nPrivilege: Command\r\n"
+# How a framed piece of a block starts when it is (the start of) a legacy answer.
+_LEGACY_PIECE = b"Response: Follows\r\nPrivilege: Command"
 _LEGACY_END = b"--END COMMAND--"
+_EVENT_PREFIX = repeat(b"Event: ")  # shared infinite argument stream for map()
 _BANNER_PRODUCT = "Asterisk Call Manager"
 
 
-def _terminator_end(buf: bytes | bytearray, start: int, end: int) -> int:
+def _terminator_end(buf: bytearray, start: int, end: int) -> int:
     """Offset just past the last packet terminator in ``buf[start:end]``, or -1.
 
     A packet ends with an empty line: ``\\n\\n`` or ``\\n\\r\\n`` on the wire.
     """
     crlf = buf.rfind(b"\n\r\n", start, end)
-    lf = buf.rfind(b"\n\n", start, end)
-    if crlf < 0 and lf < 0:
-        return -1
-    return max(crlf + 3 if crlf >= 0 else -1, lf + 2 if lf >= 0 else -1)
+    if crlf < 0:
+        lf = buf.rfind(b"\n\n", start, end)
+        return lf + 2 if lf >= 0 else -1
+    # Only a "\n\n" after that one could end later: no need to scan the whole range for it.
+    lf = buf.rfind(b"\n\n", crlf + 2, end)
+    return lf + 2 if lf >= 0 else crlf + 3
 
 
-def _line_end_after(buf: bytes | bytearray, pos: int) -> int:
+def _skip_empty_lines(buf: bytes | bytearray, pos: int) -> int:
+    """Offset of the first byte at or after ``pos`` that does not start an empty line."""
+    while True:
+        if buf.startswith(b"\r\n", pos):
+            pos += 2
+        elif buf.startswith(b"\n", pos):
+            pos += 1
+        else:
+            return pos
+
+
+def _line_end_after(buf: bytearray, pos: int) -> int:
     """Offset past the line end at ``pos`` (``\\r\\n`` or ``\\n``), -1 if incomplete, -2 if none."""
     if pos >= len(buf):
         return -1
@@ -71,7 +106,7 @@ class PacketParser:
     stream are raised by those, after every message that preceded the error has been taken.
 
     ``expect_banner`` makes the first line the server's banner (``Asterisk Call Manager/X.Y.Z``);
-    turn it off to parse what a client sends. Text is decoded with ``encoding``; bytes that are
+    turn it off to parse what a client sends. Messages decode with ``encoding``; bytes that are
     not valid in it are kept as lone surrogates (``surrogateescape``), so
     ``value.encode(encoding, "surrogateescape")`` gives the original bytes back.
 
@@ -96,12 +131,16 @@ class PacketParser:
         ):
             if value < 1:
                 raise ValueError(f"{name} must be positive, not {value}")
-        "".encode(encoding)  # fail now on an unknown encoding
+        # The message classes to build: UTF-8 ones, or their variants for another encoding
+        # (this also fails now on an unknown encoding).
+        self._line_ends = IncrementalNewlineDecoder(None, translate=False)
+        self._event = with_encoding(Event, encoding)
+        self._response = with_encoding(Response, encoding)
         self.encoding = encoding
         self.max_packet_size = max_packet_size
         self.max_headers = max_headers
         self.max_line_length = max_line_length
-        # A block of text no longer than this cannot hold a packet that breaks a limit.
+        # A block no longer than this cannot hold a packet that breaks a limit.
         self._check_above = min(max_packet_size, max_line_length, 2 * max_headers)
         #: The server's banner, once received.
         self.banner: Banner | None = None
@@ -110,8 +149,11 @@ class PacketParser:
         # Offset in the buffer where the next terminator search starts: the bytes before it
         # hold no complete terminator (searches overlap the previous end by two bytes).
         self._scan = 0
-        # Offset of the start of the current (incomplete) line, for max_line_length.
+        # What the limit checks know of the unframed tail: how far it was examined, where its
+        # last line starts, how many complete lines it has.
+        self._checked = 0
         self._line_start = 0
+        self._lines = 0
         self._messages: deque[Message] = deque()
         self._error: RemoteProtocolError | None = None
         self._eof = False
@@ -176,55 +218,96 @@ class PacketParser:
         buf = self._buffer
         if self._awaiting_banner and not self._take_banner():
             return
-        start = 0
-        while start < len(buf) and buf[start] in b"\r\n":  # empty lines between packets
-            start += 1
-        if buf.startswith(_LEGACY_START, start):
+        if buf.startswith(_LEGACY_START, _skip_empty_lines(buf, 0)):
             self._frame_one_by_one()
             return
         end = _terminator_end(buf, self._scan, len(buf))
         if end < 0:
             self._check_incomplete()
             return
-        if buf.find(_LEGACY_START, 0, end) >= 0:
+        with memoryview(buf) as view:
+            block = bytes(view[:end])
+        messages = self._parse_block(block, detect_legacy=True)
+        if messages is None:  # a legacy Command answer: its output may hold blank lines
             self._frame_one_by_one()
             return
-        block = buf[:end]
         del buf[:end]
-        self._scan = self._line_start = 0
-        self._emit_block(block)
+        self._messages.extend(messages)
+        self._scan = 0
+        self._reset_tail()
         self._check_incomplete()
 
-    def _emit_block(self, block: bytearray) -> None:
-        """Turn bytes holding only whole packets into messages."""
-        text = block.decode(self.encoding, "surrogateescape")
-        if "\r" in text:
-            text = text.replace("\r\n", "\n")
-        packets = text.split("\n\n")
-        if "\n\n\n" in text or text.startswith("\n"):  # stray empty lines between packets
-            packets = [packet.strip("\n") for packet in packets]
-            packets = [packet for packet in packets if packet]
-        else:
-            packets.pop()  # the block ends with a terminator: the last piece is empty
-        if len(text) > self._check_above:
-            for packet in packets:
-                self._check_packet(packet)
-        append = self._messages.append
-        for packet in packets:
-            if packet.startswith("Event: "):
-                append(Event(packet))
-            elif packet.startswith("Response: "):
-                append(Response(packet))
+    def _parse_block(self, block: bytes, *, detect_legacy: bool) -> list[Message] | None:
+        """The messages in bytes holding only whole packets.
+
+        With ``detect_legacy``, ``None`` if a packet may start a legacy Command answer (the
+        caller then frames packet by packet, which tells for sure). A limit breach is raised
+        after the messages before the offending packet were queued.
+        """
+        # One C pass tells which line ends the block has; any but \r\n (a bare \n, a lone \r
+        # taken for a line end) sends it through the exact rewrite.
+        detector = self._line_ends
+        detector.reset()
+        detector.decode(block.decode("latin-1"), True)
+        if detector.newlines != "\r\n":
+            block = block.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        packets = block.split(b"\r\n\r\n")
+        packets.pop()  # after the last terminator: nothing, or a stray line end
+        if len(block) > self._check_above:
+            for index, packet in enumerate(packets):
+                try:
+                    self._check_packet(packet)
+                except LimitExceeded:
+                    # The messages before the offending packet stand.
+                    self._messages.extend(self._build(packets[:index], detect_legacy) or ())
+                    raise
+        return self._build(packets, detect_legacy)
+
+    def _build(self, packets: list[bytes], detect_legacy: bool) -> list[Message] | None:
+        """One message per framed packet; ``None`` as for :meth:`_parse_block`."""
+        # Every packet is first made an event, in C-level passes (most packets are events);
+        # then the others, found by C-level searches, are made what they are.
+        count = len(packets)
+        is_event = list(map(bytes.startswith, packets, _EVENT_PREFIX))
+        messages: list[Message | None] = list(map(_new_instance, repeat(self._event, count)))
+        any(map(_set_raw, messages, packets))  # type: ignore[arg-type]
+        index = 0
+        dropped = False
+        while True:
+            try:
+                index = is_event.index(False, index)
+            except ValueError:
+                break
+            packet = packets[index]
+            if packet.startswith(b"\r\n"):  # empty lines between packets
+                packet = packet[_skip_empty_lines(packet, 0) :]
+            if packet.startswith(b"Response: "):
+                if detect_legacy and packet.startswith(_LEGACY_PIECE):
+                    return None
+                kind: type[Message] = self._response
+            elif packet:
+                kind = with_encoding(_kind(packet), self.encoding)
             else:
-                append(message_from_text(packet))
+                messages[index] = None
+                dropped = True
+                index += 1
+                continue
+            message = _new_instance(kind)
+            if isinstance(message, Response):
+                _set_legacy_output(message, None)
+            _set_raw(message, packet)
+            messages[index] = message
+            index += 1
+        if dropped:
+            return [message for message in messages if message is not None]
+        return messages  # type: ignore[return-value]
 
     def _frame_one_by_one(self) -> None:
         """Frame packets one at a time: used when the buffer holds a legacy Command answer."""
         buf = self._buffer
         pos = 0
         while True:
-            while pos < len(buf) and buf[pos] in b"\r\n":  # empty lines between packets
-                pos += 1
+            pos = _skip_empty_lines(buf, pos)
             if len(buf) - pos < len(_LEGACY_HEAD) and _LEGACY_HEAD.startswith(bytes(buf[pos:])):
                 break  # too early to tell a legacy answer from another Follows response
             if buf.startswith(_LEGACY_HEAD, pos):
@@ -241,11 +324,14 @@ class PacketParser:
                 if terminator < 0:
                     break
                 end = terminator + (3 if buf[terminator + 1] == 0x0D else 2)
-                self._emit_block(buf[pos:end])
+                self._messages.extend(
+                    self._parse_block(bytes(buf[pos:end]), detect_legacy=False) or ()
+                )
             pos = end
-        del buf[:pos]
-        self._scan = max(0, self._scan - pos)
-        self._line_start = max(0, self._line_start - pos)
+        if pos:
+            del buf[:pos]
+            self._scan = max(0, self._scan - pos)
+            self._reset_tail()  # what is left arrived after the packets just framed
         self._check_incomplete()
 
     def _legacy_end(self, pos: int) -> int:
@@ -272,8 +358,14 @@ class PacketParser:
             search = marker + 1  # the marker text inside the output: keep looking
 
     def _emit_legacy(self, packet: bytes) -> None:
-        self._check_size(len(packet))
-        text = packet.decode(self.encoding, "surrogateescape")
+        # Measured without the blank line that ends it, every line end a line's.
+        body = packet[: packet.rfind(_LEGACY_END)]
+        self._check_size(packet.rfind(b"\n", 0, len(packet) - 1) + 1)
+        lines = packet.split(b"\n")
+        lines.pop()  # after the final line end
+        # Its lines: the headers and the output, not the --END COMMAND-- line.
+        self._check_lines(len(lines) - 2, max(len(line.rstrip(b"\r")) for line in lines))
+        text = body.decode(self.encoding, "surrogateescape")
         # Headers: Response, Privilege and an optional ActionID, each ending in \r\n; the raw
         # output after them ends lines with a bare \n and may look like headers.
         head_lines = text.split("\r\n", 3)
@@ -284,13 +376,11 @@ class PacketParser:
             rest = head_lines[3]
         else:
             rest = "\r\n".join(head_lines[2:])
-        body = rest[: rest.rfind(_LEGACY_END.decode())]
-        body = body.replace("\r\n", "\n")
-        lines = body.split("\n")
-        if lines and not lines[-1]:
-            lines.pop()
-        self._check_lines(len(lines) + len(heads), max(map(len, lines), default=0))
-        self._messages.append(Response("\n".join(heads), tuple(lines)))
+        output = rest.replace("\r\n", "\n").split("\n")
+        if not output[-1]:
+            output.pop()
+        head = "\r\n".join(heads).encode(self.encoding, "surrogateescape")
+        self._messages.append(self._response(head, tuple(output)))
 
     # -- banner and limits ----------------------------------------------------------------------
     def _take_banner(self) -> bool:
@@ -300,30 +390,38 @@ class PacketParser:
             self._scan = len(buf)
             self._check_incomplete()
             return False
-        line = bytes(buf[:newline]).rstrip(b"\r").decode(self.encoding, "surrogateescape")
+        raw = bytes(buf[:newline]).rstrip(b"\r")
+        self._check_lines(1, len(raw))
+        line = raw.decode(self.encoding, "surrogateescape")
         product, slash, version = line.partition("/")
         if not slash or not product.startswith(_BANNER_PRODUCT):
             raise RemoteProtocolError(f"not an Asterisk Manager Interface banner: {line[:80]!r}")
         self.banner = Banner(text=line, product=product, version=version.strip())
         del buf[: newline + 1]
-        self._scan = self._line_start = 0
+        self._scan = 0
+        self._reset_tail()
         self._awaiting_banner = False
         return True
+
+    def _reset_tail(self) -> None:
+        self._checked = self._line_start = self._lines = 0
 
     def _check_incomplete(self) -> None:
         """Limit checks on the unframed tail, looking only at bytes not looked at before."""
         buf = self._buffer
         size = len(buf)
-        self._check_size(size)
-        newline = buf.rfind(b"\n", max(self._line_start, self._scan))
-        if newline >= 0:
-            self._line_start = newline + 1
-        if size - self._line_start > self.max_line_length:
-            raise LimitExceeded(
-                f"line longer than max_line_length={self.max_line_length} bytes",
-                limit="max_line_length",
-                value=self.max_line_length,
-            )
+        start = _skip_empty_lines(buf, 0)
+        begin = max(self._checked, start)
+        if begin < size:
+            self._lines += buf.count(b"\n", begin, size)
+            newline = buf.rfind(b"\n", begin, size)
+            self._line_start = newline + 1 if newline >= 0 else max(self._line_start, start)
+        self._checked = size
+        line = size - self._line_start - (1 if buf.endswith(b"\r") else 0)
+        # A legacy answer's --END COMMAND-- line is not one of its lines.
+        legacy = buf.startswith(_LEGACY_HEAD, start)
+        self._check_lines(self._lines - legacy, line)
+        self._check_size(self._line_start - start)
         self._scan = max(self._scan, size - 2)
 
     def _check_size(self, size: int) -> None:
@@ -334,11 +432,11 @@ class PacketParser:
                 value=self.max_packet_size,
             )
 
-    def _check_packet(self, packet: str) -> None:
-        # Runs only for blocks large enough to hold an offending packet. Sizes are measured on
-        # the decoded text, which is never longer than the bytes it came from.
-        self._check_size(len(packet))
-        lines = packet.split("\n")
+    def _check_packet(self, packet: bytes) -> None:
+        # Runs only for blocks large enough to hold an offending packet.
+        packet = packet[_skip_empty_lines(packet, 0) :]
+        self._check_size(len(packet) + 2)
+        lines = packet.split(b"\r\n")
         self._check_lines(len(lines), max(map(len, lines)))
 
     def _check_lines(self, count: int, longest: int) -> None:
