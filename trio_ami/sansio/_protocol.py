@@ -98,6 +98,27 @@ LIST_ACTIONS: Mapping[str, str] = {
 
 _MAX_ABANDONED = 1024  # abandoned actions remembered, to drop their late packets
 
+# What the Reason of an OriginateResponse means: the last call progress Asterisk saw (its
+# AST_CONTROL_* value), 0 when the call could not be placed or nothing came back in time.
+_ORIGINATE_REASONS: Mapping[str, str] = {
+    "0": "failed, or no such extension or number",
+    "1": "hung up",
+    "3": "no answer",
+    "4": "answered",
+    "5": "busy",
+    "8": "congestion",
+}
+
+
+def _originate_failure(outcome: Message) -> str:
+    """``"Failure (reason 5: busy)"``: an ``OriginateResponse``'s status and why."""
+    status = outcome.get("Response") or "Failure"
+    reason = outcome.get("Reason", "").strip()
+    if not reason:
+        return status
+    meaning = _ORIGINATE_REASONS.get(reason)
+    return f"{status} (reason {reason}: {meaning})" if meaning else f"{status} (reason {reason})"
+
 
 # -- results ------------------------------------------------------------------------------------
 @attrs.frozen
@@ -141,9 +162,13 @@ class ActionResult:
 
     @property
     def message(self) -> str:
-        """The server's ``Message:`` text (of the failure, if any)."""
+        """The server's ``Message:`` text (of the failure, if any); for a failed
+        ``OriginateResponse``, its status and what its ``Reason`` code means."""
         source = self.failure or self.response
-        return source.get("Message") or source.get("Reason") or ""
+        text = source.get("Message")
+        if not text and source is self.outcome and source.name.lower() == "originateresponse":
+            return _originate_failure(source)
+        return text or source.get("Reason") or ""
 
     @property
     def output(self) -> list[str]:
@@ -277,6 +302,7 @@ class _Pending:
     in_list: bool = False
     events: list[Event] = attrs.Factory(list)
     items: int = 0
+    complete: Event | None = None  # the event that closed the list (it may precede the response)
     outcome: Event | None = None
     abandoned: bool = False
 
@@ -294,6 +320,18 @@ def _md5_key(challenge: str, secret: str) -> str:
     return hashlib.md5((challenge + secret).encode(), usedforsecurity=False).hexdigest()
 
 
+def _md5_login(headers: Sequence[tuple[str, str]], key: str) -> Action:
+    """The Login answering a challenge: ``headers`` are the username, then the extra ones."""
+    username, *extra = headers
+    return Action("Login", [("AuthType", "md5"), username, ("Key", key), *extra])
+
+
+def _without_secret(action: Action) -> Action:
+    """``action`` with its ``Secret`` masked: what the protocol keeps and may hand out."""
+    headers = [(k, "********" if k.lower() == "secret" else v) for k, v in action.headers]
+    return Action(action.name, headers, action_id=action.action_id)
+
+
 class ClientProtocol:
     """The client side of one AMI session, without I/O.
 
@@ -305,7 +343,8 @@ class ClientProtocol:
     ``action_id_prefix`` starts every generated ActionID (``<prefix>-<n>``); by default it is
     random, so ActionIDs are unique across connections and processes (async events such as
     ``OriginateResponse`` reach every session). ``list_actions`` adds to or overrides
-    :data:`LIST_ACTIONS`.
+    :data:`LIST_ACTIONS` (action name to the event that ends its list); an empty event name
+    removes the action, which then completes on its response unless that opens a list.
     """
 
     def __init__(
@@ -328,8 +367,11 @@ class ClientProtocol:
         self._prefix = action_id_prefix if action_id_prefix is not None else secrets.token_hex(6)
         self._counter = 0
         self._list_actions = {name.lower(): event for name, event in LIST_ACTIONS.items()}
-        if list_actions:
-            self._list_actions.update((k.lower(), v) for k, v in list_actions.items())
+        for name, end in (list_actions or {}).items():
+            if end:
+                self._list_actions[name.lower()] = end
+            else:
+                self._list_actions.pop(name.lower(), None)
         self._state = State.AWAITING_BANNER
         self._pending: dict[str, _Pending] = {}
         # Pending or abandoned actions that may claim events carrying their ActionID.
@@ -362,12 +404,16 @@ class ClientProtocol:
         """ActionIDs of the actions still waiting for their final result."""
         return list(self._pending)
 
-    def _move(self, event: Input) -> None:
+    def _next_state(self, event: Input) -> State:
+        """The state ``event`` leads to; raises if the current state does not allow it."""
         new = TRANSITIONS.get((self._state, event))
         if new is None:
             error_type = LocalProtocolError if event in LOCAL_INPUTS else RemoteProtocolError
             raise error_type(f"cannot {event.value} in state {self._state.value!r}")
-        self._state = new
+        return new
+
+    def _move(self, event: Input) -> None:
+        self._state = self._next_state(event)
 
     def statistics(self) -> ProtocolStatistics:
         return ProtocolStatistics(
@@ -386,9 +432,18 @@ class ClientProtocol:
 
     # -- sending --------------------------------------------------------------------------------
     def next_action_id(self) -> str:
-        """A fresh ActionID: ``<prefix>-<n>``."""
-        self._counter += 1
-        return f"{self._prefix}-{self._counter}"
+        """A fresh ActionID: ``<prefix>-<n>``, skipping any that a pending action holds."""
+        self._counter, action_id = self._fresh_action_id()
+        return action_id
+
+    def _fresh_action_id(self) -> tuple[int, str]:
+        """The next counter value and its ActionID, without taking them."""
+        counter = self._counter
+        while True:
+            counter += 1
+            action_id = f"{self._prefix}-{counter}"
+            if action_id not in self._pending and action_id not in self._abandoned:
+                return counter, action_id
 
     def login(
         self,
@@ -414,10 +469,17 @@ class ClientProtocol:
             headers.append(("Events", mask))
         if auth == "plain":
             action = Action("Login", [("Username", username), ("Secret", secret), *headers])
-            return self._send(action, Input.SEND_LOGIN)[1]
+            action_id, data = self._send(action, Input.SEND_LOGIN)
+            # What the protocol keeps, and may hand out in ActionAborted, hides the secret.
+            self._pending[action_id].action = _without_secret(action.with_action_id(action_id))
+            return data
+        login_headers = [("Username", username), *headers]
+        # The Login that will answer the challenge must be sendable: refuse it now, not then.
+        _md5_login(login_headers, "0" * 32).to_bytes(self.encoding)
+        data = self._send(Action("Challenge", {"AuthType": "md5"}), Input.SEND_CHALLENGE)[1]
         self._login_secret = secret
-        self._login_headers = [("Username", username), *headers]
-        return self._send(Action("Challenge", {"AuthType": "md5"}), Input.SEND_CHALLENGE)[1]
+        self._login_headers = login_headers
+        return data
 
     def logoff(self) -> bytes:
         """Ask the server to end the session; it answers ``Goodbye`` and closes."""
@@ -461,15 +523,17 @@ class ClientProtocol:
         *,
         transition: bool = True,
     ) -> tuple[str, bytes]:
-        action_id = action.action_id
+        # Nothing changes, not even the ActionID counter, until the action may be sent.
+        state = self._next_state(purpose) if transition else self._state
+        counter, action_id = self._counter, action.action_id
         if action_id is None:
-            action_id = self.next_action_id()
+            counter, action_id = self._fresh_action_id()
             action = action.with_action_id(action_id)
         elif action_id in self._pending:
             raise LocalProtocolError(f"ActionID {action_id!r} is already pending")
-        data = action.to_bytes(self.encoding)  # validates before any state changes
-        if transition:
-            self._move(purpose)
+        data = action.to_bytes(self.encoding)  # validates
+        self._state = state
+        self._counter = counter
         pending = _Pending(
             action=action,
             purpose=purpose,
@@ -478,7 +542,8 @@ class ClientProtocol:
             stream=stream,
         )
         self._pending[action_id] = pending
-        self._abandoned.pop(action_id, None)
+        if self._abandoned.pop(action_id, None) is not None:
+            self._claimers.pop(action_id, None)  # a reused ActionID: the old one claims nothing
         if pending.claims_events:
             self._claimers[action_id] = pending
         self._actions_sent += 1
@@ -512,6 +577,11 @@ class ClientProtocol:
         if self._state in (State.CLOSED, State.ERROR):
             return  # the session is over; trailing bytes change nothing
         parser = self._parser
+        if not data and self._state is State.AWAITING_BANNER and not parser.buffered_bytes:
+            # Closed before greeting (too many sessions, refused address): a clean end. A
+            # partial banner is still a protocol error, which the parser reports.
+            self._terminate(Input.END_OF_STREAM, "the server closed the connection")
+            return
         parser.receive_data(data)
         try:
             if self.banner is None and parser.banner is not None:
@@ -544,7 +614,7 @@ class ClientProtocol:
         for message in messages:
             if self._state in (State.CLOSED, State.ERROR):
                 return  # nothing after Goodbye or a refused login belongs to this session
-            if type(message) is Event:
+            if isinstance(message, Event):
                 self._events += 1
                 if self._state is not State.READY:
                     self._move(Input.EVENT)  # raises unless the state allows events
@@ -584,31 +654,38 @@ class ClientProtocol:
             self._challenge_answered(pending, response)
         elif pending.purpose is Input.SEND_LOGIN:
             self._login_answered(pending, response)
-        elif pending.in_list:
-            if response.is_error:  # the list was aborted after it started
-                self._finish(pending, error=response)
-            else:
-                self._drop_or_report(pending, response, "second response to a list action")
-        elif pending.response is not None:
-            self._drop_or_report(pending, response, "second response to an action")
         else:
-            pending.response = response
-            name = response.name.lower()
-            if name == "goodbye":
-                self._finish(pending)
-                self._terminate(Input.GOODBYE, "logged off")
-            elif response.is_error:
-                self._finish(pending)
-            elif response.get("EventList", "").lower() == "start" or pending.complete_on:
-                pending.in_list = True
-                self._claimers[action_id] = pending  # type: ignore[index]
-            elif pending.outcome_event is None or pending.outcome is not None:
-                self._finish(pending)
+            if pending.abandoned:
+                self._late_dropped += 1  # a forgotten action's response, whatever it says
+            self._action_answered(pending, response)
+
+    def _action_answered(self, pending: _Pending, response: Response) -> None:
+        opened = pending.response
+        if opened is not None:
+            if pending.in_list and response.is_error:  # the list was aborted after it started
+                self._finish(pending, opened, error=response)
+            else:
+                what = "a list action" if pending.in_list else "an action"
+                self._drop_or_report(pending, response, f"second response to {what}")
+            return
+        pending.response = response
+        if response.name.lower() == "goodbye":
+            self._finish(pending, response)
+            self._terminate(Input.GOODBYE, "logged off")
+        elif response.is_error:
+            self._finish(pending, response)
+            if pending.purpose is Input.SEND_LOGOFF:
+                self._move(Input.LOGOFF_REFUSED)  # back to where the Logoff was sent from
+        elif pending.complete is not None:  # its list closed before this response came
+            self._finish(pending, response)
+        elif response.get("EventList", "").lower() == "start" or pending.complete_on:
+            pending.in_list = True
+            self._claimers[pending.action.action_id or ""] = pending
+        elif pending.outcome_event is None or pending.outcome is not None:
+            self._finish(pending, response)
 
     def _drop_or_report(self, pending: _Pending, response: Response, reason: str) -> None:
-        if pending.abandoned:
-            self._late_dropped += 1
-        else:
+        if not pending.abandoned:  # a forgotten action's response was counted as dropped
             self._unexpected += 1
             self._items.append(UnexpectedMessage(response, reason))
 
@@ -621,8 +698,7 @@ class ClientProtocol:
         self._move(Input.CHALLENGE_ANSWERED)
         key = _md5_key(challenge, self._login_secret or "")
         self._login_secret = None
-        username, *extra = self._login_headers
-        login = Action("Login", [("AuthType", "md5"), username, ("Key", key), *extra])
+        login = _md5_login(self._login_headers, key)
         self._outgoing += self._send(login, Input.SEND_LOGIN, transition=False)[1]
 
     def _login_answered(self, pending: _Pending, response: Response) -> None:
@@ -643,21 +719,25 @@ class ClientProtocol:
         """Route an event carrying a claiming action's ActionID; False to broadcast it."""
         name = event.name.lower()
         if pending.outcome_event is not None and name == pending.outcome_event:
-            if pending.abandoned:
-                self._forget_claimer(pending)
-                return False  # everyone may see an outcome: it is a broadcast event
             pending.outcome = event
             if pending.response is not None and not pending.in_list:
-                self._finish(pending)
-            return True
-        if not pending.in_list and not (pending.response is None and pending.complete_on):
+                self._finish(pending, pending.response)
+            # Everyone may see a forgotten action's outcome: it is a broadcast event then. A
+            # forgotten action stays remembered until its response, to drop that too.
+            return not pending.abandoned
+        # List items: after the response opened the list, or before the response of a known
+        # list action, until the event that closes the list.
+        if not pending.in_list and not (
+            pending.response is None and pending.complete_on and pending.complete is None
+        ):
             return False
         if event.get("EventList", "").lower() == "complete" or name == pending.complete_on:
+            pending.complete = event
             if pending.abandoned:
                 self._late_dropped += 1
-                self._forget_claimer(pending)
-            else:
-                self._finish(pending, complete=event)
+            if pending.response is not None:
+                self._finish(pending, pending.response)
+            # Otherwise the list closed before its response: it completes when that comes.
             return True
         self._list_items += 1
         if pending.abandoned:
@@ -670,27 +750,21 @@ class ClientProtocol:
             pending.events.append(event)
         return True
 
-    def _forget_claimer(self, pending: _Pending) -> None:
-        action_id = pending.action.action_id or ""
-        self._claimers.pop(action_id, None)
-        self._abandoned.pop(action_id, None)
-
     def _finish(
-        self, pending: _Pending, *, complete: Event | None = None, error: Response | None = None
+        self, pending: _Pending, response: Response, *, error: Response | None = None
     ) -> None:
+        """Complete ``pending``, answered by ``response``; a forgotten action is just dropped."""
         action_id = pending.action.action_id or ""
         self._claimers.pop(action_id, None)
         if pending.abandoned:
-            self._abandoned.pop(action_id, None)
-            self._late_dropped += 1
+            self._abandoned.pop(action_id, None)  # its packets were counted as they came
             return
         del self._pending[action_id]
-        assert pending.response is not None
         result = ActionResult(
             action=pending.action,
-            response=pending.response,
+            response=response,
             events=tuple(pending.events),
-            complete=complete,
+            complete=pending.complete,
             outcome=pending.outcome,
             error=error,
             items_received=pending.items,

@@ -22,6 +22,7 @@ class State(enum.Enum):
     LOGIN_SENT = "login sent"  # waiting for the answer to Login
     READY = "ready"  # logged in: actions and events flow
     LOGGING_OFF = "logging off"  # Logoff sent: waiting for Goodbye
+    LOGGING_OFF_BEFORE_LOGIN = "logging off before login"  # the same, sent before logging in
     CLOSED = "closed"  # ended cleanly (Goodbye, end of stream, refused login)
     ERROR = "error"  # ended by a protocol error
 
@@ -42,6 +43,7 @@ class Input(enum.Enum):
     RESPONSE = "response"
     EVENT = "event"
     GOODBYE = "goodbye"
+    LOGOFF_REFUSED = "logoff refused"
     END_OF_STREAM = "end of stream"
     BROKEN_STREAM = "broken stream"
 
@@ -53,7 +55,7 @@ LOCAL_INPUTS = frozenset(
 _S = State
 _I = Input
 _LIVE = (_S.AWAITING_BANNER, _S.CONNECTED, _S.CHALLENGE_SENT, _S.LOGIN_SENT, _S.READY,
-         _S.LOGGING_OFF)  # fmt: skip
+         _S.LOGGING_OFF, _S.LOGGING_OFF_BEFORE_LOGIN)  # fmt: skip
 
 #: (state, input) -> next state. Anything missing is not allowed.
 TRANSITIONS: dict[tuple[State, Input], State] = {
@@ -62,7 +64,7 @@ TRANSITIONS: dict[tuple[State, Input], State] = {
     (_S.CONNECTED, _I.SEND_CHALLENGE): _S.CHALLENGE_SENT,
     (_S.CONNECTED, _I.SEND_LOGIN): _S.LOGIN_SENT,
     (_S.CONNECTED, _I.SEND_ACTION): _S.CONNECTED,
-    (_S.CONNECTED, _I.SEND_LOGOFF): _S.LOGGING_OFF,
+    (_S.CONNECTED, _I.SEND_LOGOFF): _S.LOGGING_OFF_BEFORE_LOGIN,
     (_S.CONNECTED, _I.RESPONSE): _S.CONNECTED,
     (_S.CHALLENGE_SENT, _I.CHALLENGE_ANSWERED): _S.LOGIN_SENT,
     (_S.CHALLENGE_SENT, _I.LOGIN_REFUSED): _S.CLOSED,
@@ -77,6 +79,11 @@ TRANSITIONS: dict[tuple[State, Input], State] = {
     (_S.LOGGING_OFF, _I.RESPONSE): _S.LOGGING_OFF,
     (_S.LOGGING_OFF, _I.EVENT): _S.LOGGING_OFF,
     (_S.LOGGING_OFF, _I.GOODBYE): _S.CLOSED,
+    (_S.LOGGING_OFF_BEFORE_LOGIN, _I.RESPONSE): _S.LOGGING_OFF_BEFORE_LOGIN,
+    (_S.LOGGING_OFF_BEFORE_LOGIN, _I.GOODBYE): _S.CLOSED,
+    # A Logoff answered with an error leaves the session where it was before the Logoff.
+    (_S.LOGGING_OFF, _I.LOGOFF_REFUSED): _S.READY,
+    (_S.LOGGING_OFF_BEFORE_LOGIN, _I.LOGOFF_REFUSED): _S.CONNECTED,
     # The server says Goodbye only to a Logoff, but once it has, the session is over.
     (_S.CONNECTED, _I.GOODBYE): _S.CLOSED,
     (_S.READY, _I.GOODBYE): _S.CLOSED,

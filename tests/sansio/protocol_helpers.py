@@ -1,0 +1,203 @@
+"""Helpers for the ClientProtocol tests: packet builders, a scripted peer, transcripts of real
+sessions and the state diagram drawn from ``TRANSITIONS``.
+
+Run it as a script to print the Mermaid state diagram that ``docs/sansio.md`` embeds::
+
+    python tests/sansio/protocol_helpers.py
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from sansio_helpers import Splitter, whole
+
+from trio_ami.sansio import (
+    TRANSITIONS,
+    Action,
+    ClientProtocol,
+    Input,
+    Message,
+    PacketParser,
+    ProtocolItem,
+    State,
+)
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+ROOT = Path(__file__).resolve().parent.parent.parent
+BANNER = b"Asterisk Call Manager/11.0.0\r\n"
+LEGACY_BANNER = b"Asterisk Call Manager/2.10.6\r\n"
+
+Header = tuple[str, str]
+
+
+# -- packets --------------------------------------------------------------------------------------
+def packet(*headers: Header) -> bytes:
+    """One packet as Asterisk writes it: ``Key: Value`` lines and a blank line."""
+    return b"".join(f"{key}: {value}\r\n".encode() for key, value in headers) + b"\r\n"
+
+
+def response(status: str, action_id: str | None = None, *headers: Header) -> bytes:
+    """``Response: <status>``, the ``ActionID`` (when given), then ``headers``."""
+    first: list[Header] = [("Response", status)]
+    if action_id is not None:
+        first.append(("ActionID", action_id))
+    return packet(*first, *headers)
+
+
+def event(name: str, action_id: str | None = None, *headers: Header) -> bytes:
+    """``Event: <name>``, the ``ActionID`` (when given), then ``headers``."""
+    first: list[Header] = [("Event", name)]
+    if action_id is not None:
+        first.append(("ActionID", action_id))
+    return packet(*first, *headers)
+
+
+def legacy_command(action_id: str | None, output: bytes) -> bytes:
+    """A legacy (Asterisk <= 13) ``Command`` answer: raw output lines ending with ``\\n``."""
+    head = b"Response: Follows\r\nPrivilege: Command\r\n"
+    if action_id is not None:
+        head += f"ActionID: {action_id}\r\n".encode()
+    return head + output + b"--END COMMAND--\r\n\r\n"
+
+
+# -- a scripted peer ------------------------------------------------------------------------------
+class Peer:
+    """A ``ClientProtocol`` and the server side of its wire, with no socket.
+
+    ``feed`` delivers server bytes cut by ``split`` and returns the items they produced;
+    everything the client writes (returned by its send methods or queued in ``data_to_send``)
+    goes through ``write`` and is parsed back into actions, as a server would read them.
+    """
+
+    def __init__(self, split: Splitter = whole, proto: ClientProtocol | None = None) -> None:
+        self.proto = proto if proto is not None else ClientProtocol(action_id_prefix="t")
+        self.split = split
+        self.wire = PacketParser(expect_banner=False)
+        self.written = bytearray()
+        self.login_id: str | None = None
+
+    # server -> client
+    def feed(self, *data: bytes) -> list[ProtocolItem]:
+        items: list[ProtocolItem] = []
+        for piece in self.split(b"".join(data)):
+            self.proto.receive_data(piece)
+            items += self.proto.take_items()
+        self.write(self.proto.data_to_send())
+        return items
+
+    def eof(self) -> list[ProtocolItem]:
+        self.proto.receive_data(b"")
+        return self.proto.take_items()
+
+    # client -> server
+    def write(self, data: bytes) -> None:
+        if data:
+            self.written += data
+            self.wire.receive_data(data)
+
+    def sent(self) -> list[Message]:
+        """The packets the client wrote since the last call."""
+        return self.wire.take_messages()
+
+    def send(
+        self,
+        action: Action,
+        *,
+        complete_on: str | None = None,
+        outcome_event: str | None = None,
+        stream: bool = False,
+    ) -> str:
+        action_id, data = self.proto.send_action(
+            action, complete_on=complete_on, outcome_event=outcome_event, stream=stream
+        )
+        self.write(data)
+        return action_id
+
+    def logoff(self) -> str:
+        self.write(self.proto.logoff())
+        return self.last_action_id()
+
+    def login(
+        self,
+        username: str = "admin",
+        secret: str = "amp111",
+        *,
+        auth: str = "md5",
+        events: bool | str | list[str] | None = None,
+    ) -> str:
+        self.write(self.proto.login(username, secret, auth=auth, events=events))
+        self.login_id = self.last_action_id()
+        return self.login_id
+
+    def last_action_id(self) -> str:
+        sent = self.sent()
+        assert sent, "nothing was written"
+        action_id = sent[-1].get("ActionID")
+        assert action_id is not None
+        return action_id
+
+    # whole steps
+    def greet(self, banner: bytes = BANNER) -> list[ProtocolItem]:
+        return self.feed(banner)
+
+    def ready(self, events: bool | str | list[str] | None = None) -> list[ProtocolItem]:
+        """Greet and log in with a plain Login; returns the items of the login answer."""
+        self.greet()
+        action_id = self.login(auth="plain", events=events)
+        return self.feed(response("Success", action_id, ("Message", "Authentication accepted")))
+
+
+# -- recorded sessions ----------------------------------------------------------------------------
+_LINE = re.compile(r"t=\s*[\d.]+ (<<|>>) (b.*)$")
+
+
+def load_transcript(path: Path) -> list[tuple[str, bytes]]:
+    """The ``(direction, bytes)`` records of a transcript; the server's close is ``("<<", b"")``."""
+    records = []
+    for line in path.read_text().splitlines():
+        match = _LINE.match(line)
+        if match is None:
+            continue
+        data = ast.literal_eval(match.group(2))
+        assert isinstance(data, bytes)
+        records.append((match.group(1), b"" if data == b"<EOF>" else data))
+    return records
+
+
+def transcripts() -> list[Path]:
+    return sorted(DATA.rglob("*.transcript.txt"))
+
+
+def scenario_name(path: Path) -> str:
+    """``"ping"`` or ``"asterisk13/ping"``."""
+    relative = path.relative_to(DATA).as_posix()
+    return relative.removesuffix(".transcript.txt")
+
+
+# -- the state diagram ----------------------------------------------------------------------------
+def state_diagram() -> str:
+    """A Mermaid ``stateDiagram-v2`` with every transition of ``TRANSITIONS``.
+
+    One arrow per (from, to) pair, labelled with its inputs in the order ``Input`` declares them.
+    """
+    state_order = {state: n for n, state in enumerate(State)}
+    input_order = {inp: n for n, inp in enumerate(Input)}
+    edges: dict[tuple[State, State], list[Input]] = {}
+    for (source, inp), target in TRANSITIONS.items():
+        edges.setdefault((source, target), []).append(inp)
+    lines = ["stateDiagram-v2"]
+    lines += [f"    {state.name} : {state.value}" for state in State]
+    lines.append(f"    [*] --> {State.AWAITING_BANNER.name}")
+    for source, target in sorted(edges, key=lambda e: (state_order[e[0]], state_order[e[1]])):
+        inputs = sorted(edges[source, target], key=input_order.__getitem__)
+        label = ", ".join(inp.value for inp in inputs)
+        lines.append(f"    {source.name} --> {target.name} : {label}")
+    lines += [f"    {state.name} --> [*]" for state in (State.CLOSED, State.ERROR)]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(state_diagram(), end="")
