@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 from collections.abc import Callable, Mapping
 
 import pytest
 from sansio_helpers import parse
 
-from trio_ami.sansio import Event, Message, Response, message_from_text
+from trio_ami.sansio import Event, Message, PacketParser, Response, message_from_text
 
 TEXT = (
     "Event: Newchannel\n"
@@ -312,3 +314,83 @@ def test_message_from_text(text: str, kind: type[Message]) -> None:
     message = message_from_text(text)
     assert type(message) is kind
     assert message == kind(text)
+
+
+# -- encodings, names and pickling --------------------------------------------------------------
+def test_messages_of_another_encoding_decode_with_it() -> None:
+    parser = PacketParser(expect_banner=False, encoding="cp1252")
+    parser.receive_data(b"Event: Caf\xe9\r\nCallerIDName: Jos\xe9\r\n\r\n")
+    message = parser.next_message()
+    assert isinstance(message, Event)
+    assert message.encoding == "cp1252"
+    assert message.name == "Café"
+    assert message["CallerIDName"] == "José"
+    assert message.to_bytes() == b"Event: Caf\xe9\r\nCallerIDName: Jos\xe9\r\n\r\n"
+    assert message.to_bytes("utf-8") == "Event: Café\r\nCallerIDName: José\r\n\r\n".encode()
+    # the same variant class is reused for the same encoding
+    parser.receive_data(b"Event: B\r\n\r\n")
+    assert type(parser.next_message()) is type(message)
+
+
+def test_utf8_names_that_are_not_ascii() -> None:
+    parser = PacketParser(expect_banner=False)
+    parser.receive_data("Event: Zoë\r\n\r\nResponse: Ça va\r\n\r\n".encode())
+    event, response = parser.take_messages()
+    assert (event.name, response.name) == ("Zoë", "Ça va")
+    assert event.encoding == "utf-8"
+
+
+def test_an_encoding_that_is_not_ascii_compatible_is_refused() -> None:
+    with pytest.raises(ValueError, match="ASCII"):
+        PacketParser(encoding="utf-16")
+
+
+def test_a_plain_message_has_no_name() -> None:
+    assert Message("Action: Ping").name == ""
+    assert Message(b"Action: Ping\r\nActionID: 1").action_id == "1"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        Event("Event: Hangup\nChannel: PJSIP/1"),
+        Response("Response: Follows\nPrivilege: Command", ("a", "b: c")),
+        Message("Action: Ping"),
+    ],
+)
+def test_messages_pickle_and_copy(message: Message) -> None:
+    assert message.headers  # fill a lazy view first: it must not travel
+    for copied in (pickle.loads(pickle.dumps(message)), copy.copy(message), copy.deepcopy(message)):
+        assert copied == message
+        assert type(copied) is type(message)
+        assert copied.headers == message.headers
+
+
+def test_pickled_message_keeps_its_encoding() -> None:
+    parser = PacketParser(expect_banner=False, encoding="latin-1")
+    parser.receive_data(b"Event: A\r\nName: \xe9\r\n\r\n")
+    message = parser.next_message()
+    assert message is not None
+    copied = pickle.loads(pickle.dumps(message))
+    assert copied["Name"] == "é" and copied.encoding == "latin-1"
+
+
+def test_header_lines_repeated_across_many_messages_stay_right() -> None:
+    # More distinct lines than the memo holds, then lines seen before: always the same pairs.
+    parser = PacketParser(expect_banner=False)
+    data = b"".join(b"Event: E\r\nN: %d\r\nK: same\r\n\r\n" % i for i in range(6000))
+    parser.receive_data(data)
+    messages = parser.take_messages()
+    assert [m.headers for m in messages] == [
+        (("Event", "E"), ("N", str(i)), ("K", "same")) for i in range(6000)
+    ]
+
+
+def test_from_headers_refuses_a_key_it_could_not_send() -> None:
+    with pytest.raises(ValueError, match="would be split"):
+        Event.from_headers([("Event", "A"), ("Bad: key", "x")])
+    assert Event.from_headers([("Event", "A"), ("Odd:key", "x")])["Odd:key"] == "x"
+
+
+def test_raw_is_the_packet_with_wire_line_ends() -> None:
+    assert Event("Event: A\nB: c").raw == b"Event: A\r\nB: c"

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from itertools import repeat
-from operator import itemgetter
 from typing import Any, ClassVar, TypeVar, overload
 
 import attrs
@@ -27,10 +25,6 @@ _M = TypeVar("_M", bound="Message")
 _MISSING: Any = object()
 _DEFAULT_ENCODING = "utf-8"
 _ESCAPE = "surrogateescape"
-_partition = str.partition
-_COLON_SPACE = repeat(": ")  # shared infinite argument stream for map(str.partition, ...)
-_key_and_value = itemgetter(0, 2)
-_separator = itemgetter(1)
 
 # key -> the bytes that find it at the start of a line in a message's case-folded bytes
 # (b"\r\n" + folded key + b":"), or b"" for a key that search cannot answer. Bounded: user code
@@ -54,14 +48,31 @@ def _split_colon(line: str) -> tuple[str, str]:
     return (key, value) if colon else ("", line)
 
 
+# Header lines repeat across events ("Privilege: call,all", "Context: from-internal", a call's
+# "Channel:" and "Uniqueid:" in each of its events): a bounded memo of line -> (key, value) turns
+# most of a packet's split into dictionary lookups. Keys, values and pairs are immutable, so
+# messages share them safely.
+_LINES: dict[str, tuple[str, str]] = {}
+_LINES_MAX = 4096
+
+
 def _split_headers(text: str) -> tuple[tuple[str, str], ...]:
     if not text:
         return ()
-    # C-level passes only: partition every line, then pick (key, value) out of each triple.
-    parts = list(map(_partition, text.split("\r\n"), _COLON_SPACE))
-    if "" in map(_separator, parts):  # a line without ": ": the rare, slower rule
-        return tuple([(key, value) if sep else _split_colon(key) for key, sep, value in parts])
-    return tuple(map(_key_and_value, parts))
+    lines = text.split("\r\n")
+    pairs: list[tuple[str, str] | None] = list(map(_LINES.get, lines))
+    index = 0
+    while True:
+        try:
+            index = pairs.index(None, index)
+        except ValueError:
+            return tuple(pairs)  # type: ignore[arg-type]
+        if len(_LINES) >= _LINES_MAX:
+            _LINES.clear()
+        line = lines[index]
+        key, sep, value = line.partition(": ")
+        pairs[index] = _LINES[line] = (key, value) if sep else _split_colon(line)
+        index += 1
 
 
 def _to_raw(packet: str | bytes) -> bytes:
@@ -75,17 +86,28 @@ def _rebuild(cls: type[_M], raw: bytes, extra: tuple[Any, ...], encoding: str | 
     return with_encoding(cls, encoding)(raw, *extra)
 
 
+_ASCII_PROBE = "".join(map(chr, range(128)))
 _ENCODED: dict[tuple[type[Any], str], type[Any]] = {}
 
 
 def with_encoding(cls: type[_M], encoding: str | None) -> type[_M]:
-    """``cls``, or its variant whose messages decode with ``encoding`` rather than UTF-8."""
+    """``cls``, or its variant whose messages decode with ``encoding`` rather than UTF-8.
+
+    The encoding must agree with ASCII (AMI frames on ASCII bytes); ``ValueError`` otherwise.
+    """
     if encoding is None or codecs.lookup(encoding).name == "utf-8":
         return cls
+    if _ASCII_PROBE.encode(encoding, "replace") != _ASCII_PROBE.encode("ascii"):
+        raise ValueError(f"{encoding!r} does not encode ASCII as ASCII; AMI needs it to")
     base: type[_M] = cls.__mro__[1] if cls._codec is not None else cls
     variant = _ENCODED.get((base, encoding))
     if variant is None:
-        namespace = {"_codec": encoding, "__slots__": (), "__qualname__": base.__qualname__}
+        namespace = {
+            "_codec": encoding,
+            "__slots__": (),
+            "__qualname__": base.__qualname__,
+            "__module__": base.__module__,
+        }
         variant = _ENCODED[(base, encoding)] = type(base.__name__, (base,), namespace)
     return variant
 
@@ -114,7 +136,6 @@ class Message(Mapping[str, str]):
     # The encoding of messages of another encoding than UTF-8 lives on a subclass made for it
     # (see with_encoding), so that no message pays for storing it.
     _codec: ClassVar[str | None] = None
-    _name_prefix: ClassVar[bytes] = b""
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
@@ -152,15 +173,19 @@ class Message(Mapping[str, str]):
     @property
     def name(self) -> str:
         """The event name or response status (``"Hangup"``, ``"Success"``), ``""`` if absent."""
+        return self.get(self.name_key, "") if self.name_key else ""
+
+    def _name_after(self, prefix: bytes) -> str:
+        # The common case, made cheap: the naming header comes first, its value is ASCII.
         raw = self._raw
-        prefix = self._name_prefix
-        if prefix and raw.startswith(prefix):
+        if raw[: len(prefix)] == prefix:
             end = raw.find(b"\r\n")
             name = raw[len(prefix) :] if end < 0 else raw[len(prefix) : end]
-            if name.isascii() and self._codec is None:
-                return name.decode("latin-1")
-            return self._decode(name)
-        return self.get(self.name_key, "") if self.name_key else ""
+            try:
+                return name.decode("ascii")
+            except UnicodeDecodeError:
+                return self._decode(name)
+        return self.get(self.name_key, "")
 
     @property
     def action_id(self) -> str | None:
@@ -224,9 +249,10 @@ class Message(Mapping[str, str]):
                 raw = self._raw
                 end = raw.find(b"\r\n", start - 1)
                 value = raw[start - 1 :] if end < 0 else raw[start - 1 : end]
-                if value.isascii() and self._codec is None:
-                    return value.decode("latin-1")
-                return self._decode(value)
+                try:
+                    return value.decode("ascii")  # the same in every encoding allowed
+                except UnicodeDecodeError:
+                    return self._decode(value)
         entry = self._build_index().get(key.lower())
         return default if entry is None else entry[1][0]
 
@@ -256,9 +282,14 @@ class Message(Mapping[str, str]):
         fields = ", ".join(f"{key}={value!r}" for key, value in self.headers)
         return f"{type(self).__name__}({fields})"
 
+    def _base_class(self) -> type[Message]:
+        """The public class: a variant for another encoding is rebuilt from it."""
+        cls = type(self)
+        return cls.__mro__[1] if self._codec is not None else cls
+
     def __reduce__(self) -> tuple[Any, ...]:
         # The lazy views are left out: they are rebuilt on demand.
-        return (_rebuild, (type(self), self._raw, (), self._codec))
+        return (_rebuild, (self._base_class(), self._raw, (), self._codec))
 
 
 @attrs.frozen(repr=False)
@@ -266,7 +297,11 @@ class Event(Message):
     """An ``Event:`` packet: a broadcast event, or an item of an action's event list."""
 
     name_key: ClassVar[str] = "Event"
-    _name_prefix: ClassVar[bytes] = b"Event: "
+
+    @property
+    def name(self) -> str:
+        """The event's name (``"Hangup"``), ``""`` if it has none."""
+        return self._name_after(b"Event: ")
 
 
 @attrs.frozen(repr=False)
@@ -282,7 +317,11 @@ class Response(Message):
     _legacy_output: tuple[str, ...] | None = None
 
     name_key: ClassVar[str] = "Response"
-    _name_prefix: ClassVar[bytes] = b"Response: "
+
+    @property
+    def name(self) -> str:
+        """The response status (``"Success"``, ``"Error"``), ``""`` if it has none."""
+        return self._name_after(b"Response: ")
 
     @property
     def output(self) -> list[str]:
@@ -316,7 +355,7 @@ class Response(Message):
 
     def __reduce__(self) -> tuple[Any, ...]:
         extra = (self._legacy_output,)
-        return (_rebuild, (type(self), self._raw, extra, self._codec))
+        return (_rebuild, (self._base_class(), self._raw, extra, self._codec))
 
 
 @attrs.frozen
