@@ -8,6 +8,7 @@ decision is the sans-IO core's. trio's stream errors become ``AMIConnectionError
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -206,8 +207,9 @@ class AMIConnection:
                     data = b""
                 protocol.receive_data(data)
                 outgoing = protocol.data_to_send()
-                if outgoing:
-                    self._queue_nowait(outgoing)
+                if outgoing:  # the Login that answers a Challenge
+                    with contextlib.suppress(trio.ClosedResourceError):
+                        await self._send_channel.send(outgoing)
                 self._dispatch(protocol.take_items())
                 if not data:
                     break
@@ -235,13 +237,6 @@ class AMIConnection:
             error = AMIConnectionError(f"the connection broke: {exc or type(exc).__name__}")
             error.__cause__ = exc
             self._transport_error = error
-
-    def _queue_nowait(self, data: bytes) -> None:
-        try:
-            self._send_channel.send_nowait(data)
-        except trio.WouldBlock:
-            # Only the protocol's own Login lands here, right after connecting: never full.
-            raise AMIConnectionError("send queue full") from None
 
     async def _send(self, data: bytes) -> None:
         try:
@@ -283,7 +278,13 @@ class AMIConnection:
         if subscriptions:
             name = event.name.lower()
             for subscription in subscriptions:
-                if subscription._matches(event, name):
+                try:
+                    matches = subscription._matches(event, name)
+                except Exception as exc:  # a subscriber's predicate failed: its problem only
+                    subscription._finish(exc)
+                    self._subscriptions = [sub for sub in subscriptions if sub is not subscription]
+                    continue
+                if matches:
                     subscription._offer(event)
 
     def _completed(self, result: ActionResult) -> None:
@@ -297,7 +298,9 @@ class AMIConnection:
         if stream is not None:
             stream.result = result
             failure = result.failure
-            stream._finish(None if failure is None else ActionFailed(failure, result))
+            stream._finish(
+                None if failure is None else ActionFailed(failure, result, result.message)
+            )
 
     def _fail(self, action_id: str, error: AMIError) -> None:
         waiter = self._waiters.pop(action_id, None)
@@ -424,7 +427,7 @@ class AMIConnection:
         if check:
             failure = result.failure
             if failure is not None:
-                raise ActionFailed(failure, result)
+                raise ActionFailed(failure, result, result.message)
         return result
 
     def _abandon(self, action_id: str) -> None:
@@ -491,7 +494,7 @@ class AMIConnection:
             _Matcher(names, predicate),
             buffer=buffer,
             overflow=overflow,
-            on_close=self._subscriptions.remove,
+            on_close=self._forget_subscription,
         )
         self._subscriptions.append(subscription)
         await trio.lowlevel.checkpoint()
@@ -499,6 +502,9 @@ class AMIConnection:
             yield subscription
         finally:
             subscription.close()
+
+    def _forget_subscription(self, subscription: Subscription) -> None:
+        self._subscriptions = [sub for sub in self._subscriptions if sub is not subscription]
 
     # -- typed helpers --------------------------------------------------------------------------
     async def ping(self) -> Response:

@@ -335,3 +335,31 @@ async def test_tls_with_a_verified_certificate(server: FakeAMIServer) -> None:
             ):
                 pass
         nursery.cancel_scope.cancel()
+
+
+async def test_a_failing_predicate_ends_only_its_own_subscription(
+    server: FakeAMIServer, address: tuple[str, int]
+) -> None:
+    def broken(event: trio_ami.Event) -> bool:
+        if event["N"] == "2":
+            raise ZeroDivisionError("predicate bug")
+        return True
+
+    async with connect(address) as ami, ami.subscribe("Tick", predicate=broken) as bad:
+        async with ami.subscribe("Tick") as good:
+            for number in range(1, 4):
+                server.push_event("Tick", {"N": str(number)})
+            assert [(await good.receive())["N"] for _ in range(3)] == ["1", "2", "3"]
+            assert (await bad.receive())["N"] == "1"
+            with pytest.raises(ZeroDivisionError):
+                await bad.receive()
+            assert (await ami.ping())["Ping"] == "Pong"
+        assert len(ami.statistics().subscriptions) == 0
+
+
+async def test_a_failed_originate_says_why(server: FakeAMIServer, address: tuple[str, int]) -> None:
+    server.originate_outcome = lambda action: "Busy"
+    async with connect(address) as ami:
+        with pytest.raises(ActionFailed, match="busy") as caught:
+            await ami.originate("PJSIP/100", context="internal", exten="200", wait=True)
+        assert caught.value.response.get("Reason") == "5"

@@ -93,8 +93,8 @@ class ActionFailed(AMIError):
     one.
     """
 
-    def __init__(self, response: Message, result: object = None) -> None:
-        text = response.get("Message") or response.get("Reason") or response.name
+    def __init__(self, response: Message, result: object = None, message: str = "") -> None:
+        text = message or response.get("Message") or response.get("Reason") or response.name
         super().__init__(f"{text} (ActionID {response.action_id})")
         self.response = response
         self.result = result
