@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 import trustme
 
 import trio_ami
@@ -363,3 +364,87 @@ async def test_a_failed_originate_says_why(server: FakeAMIServer, address: tuple
         with pytest.raises(ActionFailed, match="busy") as caught:
             await ami.originate("PJSIP/100", context="internal", exten="200", wait=True)
         assert caught.value.response.get("Reason") == "5"
+
+
+# -- the other ways to connect ------------------------------------------------------------------
+async def test_wrap_any_stream_and_the_callers_nursery(server: FakeAMIServer) -> None:
+    client_stream, server_stream = trio.testing.memory_stream_pair()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(server.serve_stream, server_stream)
+        ami = await trio_ami.wrap_ami_stream(
+            nursery, client_stream, username="admin", secret="s3cret", auth="plain"
+        )
+        assert (await ami.ping())["Ping"] == "Pong"
+        await ami.aclose()
+        await ami.aclose()  # idempotent
+        assert ami.closed and ami.close_reason == "logged off"
+
+
+async def test_connect_ami_in_the_callers_nursery(address: tuple[str, int]) -> None:
+    async with trio.open_nursery() as nursery:
+        ami = await trio_ami.connect_ami(
+            nursery, address[0], address[1], username="admin", secret="s3cret"
+        )
+        assert ami.protocol.state is trio_ami.State.READY
+        await ami.aclose()
+    assert ami.closed
+
+
+# -- the typed helpers --------------------------------------------------------------------------
+async def test_configuration_and_state_helpers(
+    server: FakeAMIServer, address: tuple[str, int]
+) -> None:
+    server.hints["100@test"] = "Custom:test100"
+    async with connect(address) as ami:
+        config = await ami.get_config("extensions.conf")
+        assert config["general"] == ["static=yes", "writeprotect=no"]
+        assert "exten=100,1,Answer()" in config["test"]
+        assert list(await ami.get_config("extensions.conf", category="test")) == ["test"]
+        manager = await ami.get_config_json("manager.conf")
+        assert manager["general"]["enabled"] == "yes"
+        with pytest.raises(ActionFailed):
+            await ami.get_config("nonexistent.conf")
+        state = await ami.extension_state("100", "test")
+        assert state["Exten"] == "100" and "Status" in state
+        peers = await ami.iax_peers()
+        assert peers and all(peer.name == "PeerEntry" for peer in peers)
+        endpoints = await ami.pjsip_endpoints()
+        assert endpoints and all(e.name == "EndpointList" for e in endpoints)
+        assert await ami.status() == []  # no channel is up
+        await ami.set_var("GLOBALVAR", "1")
+        assert await ami.get_var("GLOBALVAR") == "1"
+        assert await ami.get_var("NEVER_SET") == ""
+
+
+async def test_user_event_reaches_subscribers_with_its_action_id(
+    server: FakeAMIServer, address: tuple[str, int]
+) -> None:
+    async with connect(address) as ami, ami.subscribe("UserEvent") as events:
+        response = await ami.user_event("MyEvent", {"Header1": "value1"})
+        event = await events.receive()
+        assert event["UserEvent"] == "MyEvent" and event["Header1"] == "value1"
+        assert event.action_id == response.action_id
+
+
+async def test_event_mask_and_server_side_filter(
+    server: FakeAMIServer, address: tuple[str, int]
+) -> None:
+    async with connect(address, events=False) as ami, ami.subscribe() as events:
+        server.push_event("Hangup", {"Channel": "PJSIP/1-1"})
+        await ami.ping()
+        assert events.statistics().buffered == 0  # the mask is off
+        assert (await ami.events(["call"]))["Events"] == "On"
+        await ami.filter("Event: Hangup")
+        server.push_event("Newchannel", {"Channel": "PJSIP/2-1"})
+        server.push_event("Hangup", {"Channel": "PJSIP/2-1"})
+        assert (await events.receive())["Channel"] == "PJSIP/2-1"
+        await ami.ping()
+        assert events.statistics().buffered == 0  # the Newchannel was filtered out
+
+
+async def test_redirect_moves_a_channel(server: FakeAMIServer, address: tuple[str, int]) -> None:
+    async with connect(address) as ami:
+        with pytest.raises(ActionFailed):
+            await ami.redirect("PJSIP/nobody-00000000", "test", "100")
+        redirects = [a for a in server.received if a["Action"] == "Redirect"]
+        assert redirects[0]["Context"] == "test" and redirects[0]["Priority"] == "1"
