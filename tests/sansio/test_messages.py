@@ -394,3 +394,16 @@ def test_from_headers_refuses_a_key_it_could_not_send() -> None:
 
 def test_raw_is_the_packet_with_wire_line_ends() -> None:
     assert Event("Event: A\nB: c").raw == b"Event: A\r\nB: c"
+
+
+def test_long_header_lines_are_split_right_but_not_memorised() -> None:
+    from trio_ami.sansio import _messages
+
+    long_value = "x" * 1000
+    parser = PacketParser(expect_banner=False)
+    parser.receive_data(f"Event: E\r\nLong: {long_value}\r\n\r\n".encode())
+    message = parser.next_message()
+    assert message is not None
+    assert message.headers == (("Event", "E"), ("Long", long_value))
+    assert f"Long: {long_value}" not in _messages._LINES
+    assert "Event: E" in _messages._LINES

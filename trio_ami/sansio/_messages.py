@@ -52,8 +52,10 @@ def _split_colon(line: str) -> tuple[str, str]:
 # "Channel:" and "Uniqueid:" in each of its events): a bounded memo of line -> (key, value) turns
 # most of a packet's split into dictionary lookups. Keys, values and pairs are immutable, so
 # messages share them safely.
+# At most 4096 lines of at most 160 characters are kept, whatever the peer sends.
 _LINES: dict[str, tuple[str, str]] = {}
 _LINES_MAX = 4096
+_LINE_MEMO_LENGTH = 160
 
 
 def _split_headers(text: str) -> tuple[tuple[str, str], ...]:
@@ -67,11 +69,13 @@ def _split_headers(text: str) -> tuple[tuple[str, str], ...]:
             index = pairs.index(None, index)
         except ValueError:
             return tuple(pairs)  # type: ignore[arg-type]
-        if len(_LINES) >= _LINES_MAX:
-            _LINES.clear()
         line = lines[index]
         key, sep, value = line.partition(": ")
-        pairs[index] = _LINES[line] = (key, value) if sep else _split_colon(line)
+        pair = pairs[index] = (key, value) if sep else _split_colon(line)
+        if len(line) <= _LINE_MEMO_LENGTH:  # long lines are rare: they would only fill it
+            if len(_LINES) >= _LINES_MAX:
+                _LINES.clear()
+            _LINES[line] = pair
         index += 1
 
 
