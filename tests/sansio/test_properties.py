@@ -8,7 +8,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sansio_helpers import feed, parse, split_at
 
-from trio_ami.sansio import Action, Event, Message, PacketParser, Response
+from trio_ami.sansio import (
+    Action,
+    ClientProtocol,
+    ConnectionTerminated,
+    Event,
+    Message,
+    PacketParser,
+    RemoteProtocolError,
+    Response,
+    State,
+)
 
 SETTINGS = settings(max_examples=200, deadline=None)
 COMMON_KEYS = ["Event", "Response", "ActionID", "Output", "ChanVariable", "Message", "Privilege"]
@@ -175,3 +185,69 @@ def test_action_round_trip(
     assert parsed.headers == tuple(sent)
     assert parsed.action_id == action_id
     assert parsed["action"] == name
+
+
+# -- whatever the peer sends --------------------------------------------------------------------
+wire_bytes = st.lists(
+    st.sampled_from(
+        [
+            b"\r\n",
+            b"\n",
+            b"\r",
+            b": ",
+            b":",
+            b"Event: X",
+            b"Response: Follows",
+            b"Privilege: Command",
+            b"--END COMMAND--",
+            b"ActionID: 1",
+            b"\xff\xfe",
+            "é".encode(),
+            b"Asterisk Call Manager/1.0",
+        ]
+    )
+    | st.binary(max_size=20),
+    max_size=40,
+).map(b"".join)
+
+
+@SETTINGS
+@given(wire_bytes, st.booleans(), st.data())
+def test_any_bytes_give_messages_or_a_typed_error(
+    data: bytes, banner: bool, draw: st.DataObject
+) -> None:
+    limits = draw.draw(
+        st.sampled_from([{}, {"max_packet_size": 30, "max_headers": 3, "max_line_length": 12}])
+    )
+    parser = PacketParser(expect_banner=banner, **limits)
+    cuts = sorted(draw.draw(st.lists(st.integers(0, len(data)), max_size=5)))
+    taken: list[Message] = []
+    try:
+        for chunk in split_at(data, cuts):
+            parser.receive_data(chunk)
+            taken += parser.take_messages()
+        parser.receive_data(b"")
+        taken += parser.take_messages()
+    except RemoteProtocolError:
+        return
+    for message in taken:  # every message answers every question without raising
+        assert isinstance(message.name, str)
+        assert isinstance(message.headers, tuple)
+        assert message.get_all("ActionID") == [
+            v for k, v in message.headers if k.lower() == "actionid"
+        ]
+
+
+@SETTINGS
+@given(wire_bytes)
+def test_the_protocol_never_raises_on_what_the_server_sends(data: bytes) -> None:
+    protocol = ClientProtocol(action_id_prefix="p")
+    protocol.receive_data(b"Asterisk Call Manager/11.0.0\r\n")
+    protocol.login("admin", "secret", auth="plain")
+    protocol.receive_data(b"Response: Success\r\nActionID: p-1\r\n\r\n")
+    protocol.send_action(Action("CoreShowChannels"))
+    protocol.receive_data(data)
+    protocol.receive_data(b"")
+    items = protocol.take_items()
+    assert isinstance(items[-1], ConnectionTerminated)
+    assert protocol.state in (State.CLOSED, State.ERROR)
