@@ -448,3 +448,27 @@ async def test_redirect_moves_a_channel(server: FakeAMIServer, address: tuple[st
             await ami.redirect("PJSIP/nobody-00000000", "test", "100")
         redirects = [a for a in server.received if a["Action"] == "Redirect"]
         assert redirects[0]["Context"] == "test" and redirects[0]["Priority"] == "1"
+
+
+async def test_garbage_from_the_server_ends_the_session_with_a_typed_error(
+    server: FakeAMIServer, address: tuple[str, int]
+) -> None:
+    protocol = trio_ami.ClientProtocol(max_line_length=200)
+    async with connect(address, protocol=protocol) as ami:
+        server.stall("Ping")
+        async with trio.open_nursery() as nursery:
+            failures: list[BaseException] = []
+
+            async def ping() -> None:
+                try:
+                    await ami.ping()
+                except ConnectionClosed as exc:
+                    failures.append(exc)
+
+            nursery.start_soon(ping)
+            await server.wait_for_action("Ping")
+            server.sessions[0].send_raw(b"Event: Junk\r\nData: " + b"\xff" * 500 + b"\r\n\r\n")
+        [failure] = failures
+        assert isinstance(failure.__cause__, trio_ami.LimitExceeded)
+        assert failure.__cause__.limit == "max_line_length"
+        assert ami.closed
