@@ -854,6 +854,9 @@ async def open_ami(
                 logoff_timeout=logoff_timeout,
                 protocol=protocol,
             )
+            # From here on only aclose() stops the connection's tasks, so that the goodbye it
+            # sends still goes through when the block is cancelled (aclose bounds the wait).
+            connection._scope.shield = True
             try:
                 yield connection
             finally:

@@ -472,3 +472,23 @@ async def test_garbage_from_the_server_ends_the_session_with_a_typed_error(
         assert isinstance(failure.__cause__, trio_ami.LimitExceeded)
         assert failure.__cause__.limit == "max_line_length"
         assert ami.closed
+
+
+async def test_cancelling_the_whole_block_still_logs_off(
+    server: FakeAMIServer, address: tuple[str, int]
+) -> None:
+    server.stall("CoreShowChannels")
+    with trio.move_on_after(0.2) as scope:
+        async with connect(address) as ami:
+            await ami.core_show_channels()
+    assert scope.cancelled_caught
+    assert ami.closed and ami.close_reason == "logged off"
+    assert server.received[-1]["Action"] == "Logoff"
+
+
+async def test_a_stalled_logoff_is_bounded(server: FakeAMIServer, address: tuple[str, int]) -> None:
+    server.stall("Logoff")
+    with trio.fail_after(5):
+        async with connect(address, logoff_timeout=0.2) as ami:
+            await ami.ping()
+    assert ami.closed
