@@ -44,6 +44,7 @@ from .sansio import (
     ConnectionClosed,
     ConnectionTerminated,
     Event,
+    Headers,
     HeaderValue,
     ListItem,
     LoginFailed,
@@ -66,8 +67,6 @@ logger = logging.getLogger("trio_ami")
 _RECEIVE_SIZE = 65536
 _SEND_QUEUE = 1024  # byte strings waiting for the writer before senders wait
 _TRANSPORT_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
-
-Headers = Mapping[str, HeaderValue] | Sequence[tuple[str, HeaderValue]] | None
 
 
 @attrs.frozen
@@ -101,7 +100,9 @@ class ActionStream(Subscription):
     result: ActionResult | None = None
 
 
-def _action(name: str | Action, headers: Headers, fields: Mapping[str, HeaderValue]) -> Action:
+def _action(
+    name: str | Action, headers: Headers | None, fields: Mapping[str, HeaderValue]
+) -> Action:
     if isinstance(name, Action):
         if headers or fields:
             raise TypeError("give headers either in the Action or as arguments, not both")
@@ -381,7 +382,7 @@ class AMIConnection:
     async def action(
         self,
         action: str | Action,
-        headers: Headers = None,
+        headers: Headers | None = None,
         /,
         *,
         timeout: float | None = -1.0,
@@ -439,7 +440,7 @@ class AMIConnection:
     async def action_stream(
         self,
         action: str | Action,
-        headers: Headers = None,
+        headers: Headers | None = None,
         /,
         *,
         buffer: int = DEFAULT_BUFFER,
@@ -622,7 +623,7 @@ class AMIConnection:
         result = await self.action("Getvar", {"Channel": channel, "Variable": variable})
         return result.response.get("Value", "")
 
-    async def _list(self, action: str, headers: Headers = None) -> list[Event]:
+    async def _list(self, action: str, headers: Headers | None = None) -> list[Event]:
         return list((await self.action(action, headers)).events)
 
     async def status(self, channel: str | None = None) -> list[Event]:
@@ -672,7 +673,7 @@ class AMIConnection:
         """The hint state of an extension (``Status``, ``StatusText``)."""
         return (await self.action("ExtensionState", Exten=exten, Context=context)).response
 
-    async def user_event(self, name: str, headers: Headers = None) -> Response:
+    async def user_event(self, name: str, headers: Headers | None = None) -> Response:
         """Raise a ``UserEvent`` named ``name`` carrying ``headers``."""
         pairs: list[tuple[str, HeaderValue]] = [("UserEvent", name)]
         if headers:
