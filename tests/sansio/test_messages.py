@@ -407,3 +407,19 @@ def test_long_header_lines_are_split_right_but_not_memorised() -> None:
     assert message.headers == (("Event", "E"), ("Long", long_value))
     assert f"Long: {long_value}" not in _messages._LINES
     assert "Event: E" in _messages._LINES
+
+
+def test_names_are_right_however_often_they_are_read() -> None:
+    from trio_ami.sansio import _messages
+
+    parser = PacketParser(expect_banner=False)
+    long_name = "N" * 200
+    data = b"".join(
+        f"Event: {name}\r\nK: v\r\n\r\n".encode() for name in ["Hangup", long_name, "Hangup"]
+    )
+    parser.receive_data(data + b"Event: Hangupx\r\n\r\nResponse: Success\r\n\r\n")
+    messages = parser.take_messages()
+    for _ in range(2):  # the second reading comes from the memo
+        assert [m.name for m in messages] == ["Hangup", long_name, "Hangup", "Hangupx", "Success"]
+    assert b"Event: " + long_name.encode() not in _messages._NAMES
+    assert Event("Privilege: call\nEvent: Late").name == "Late"  # not the first line

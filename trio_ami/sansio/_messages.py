@@ -26,6 +26,13 @@ _MISSING: Any = object()
 _DEFAULT_ENCODING = "utf-8"
 _ESCAPE = "surrogateescape"
 
+# The first line of an event or response -> its name (ASCII names only, so the same in every
+# encoding allowed). Bounded in count and length: names are few and short, but a peer could
+# send any.
+_NAMES: dict[bytes, str] = {}
+_NAMES_MAX = 4096
+_NAME_MEMO_LENGTH = 80
+
 # key -> the bytes that find it at the start of a line in a message's case-folded bytes
 # (b"\r\n" + folded key + b":"), or b"" for a key that search cannot answer. Bounded: user code
 # may look up arbitrary keys.
@@ -180,16 +187,24 @@ class Message(Mapping[str, str]):
         return self.get(self.name_key, "") if self.name_key else ""
 
     def _name_after(self, prefix: bytes) -> str:
-        # The common case, made cheap: the naming header comes first, its value is ASCII.
+        # The common case, made cheap: the naming header comes first. Names repeat (a PBX
+        # sends a few dozen kinds of events), so first lines map to names through a memo.
         raw = self._raw
-        if raw[: len(prefix)] == prefix:
-            end = raw.find(b"\r\n")
-            name = raw[len(prefix) :] if end < 0 else raw[len(prefix) : end]
-            try:
-                return name.decode("ascii")
-            except UnicodeDecodeError:
-                return self._decode(name)
-        return self.get(self.name_key, "")
+        end = raw.find(b"\r\n")
+        first = raw if end < 0 else raw[:end]
+        name = _NAMES.get(first)
+        if name is not None:
+            return name
+        if first[: len(prefix)] != prefix:
+            return self.get(self.name_key, "")
+        value = first[len(prefix) :]
+        try:
+            name = value.decode("ascii")
+        except UnicodeDecodeError:
+            return self._decode(value)
+        if len(_NAMES) < _NAMES_MAX and len(first) <= _NAME_MEMO_LENGTH:
+            _NAMES[first] = name
+        return name
 
     @property
     def action_id(self) -> str | None:
@@ -305,7 +320,11 @@ class Event(Message):
     @property
     def name(self) -> str:
         """The event's name (``"Hangup"``), ``""`` if it has none."""
-        return self._name_after(b"Event: ")
+        # The memo hit inlined: this is read for every event that arrives.
+        raw = self._raw
+        end = raw.find(b"\r\n")
+        name = _NAMES.get(raw if end < 0 else raw[:end])
+        return self._name_after(b"Event: ") if name is None else name
 
 
 @attrs.frozen(repr=False)
