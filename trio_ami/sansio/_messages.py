@@ -189,20 +189,22 @@ class Message(Mapping[str, str]):
     def _name_after(self, prefix: bytes) -> str:
         # The common case, made cheap: the naming header comes first. Names repeat (a PBX
         # sends a few dozen kinds of events), so first lines map to names through a memo.
+        # Memo keys are first lines with their line end: a packet of one line (no line end)
+        # looks up a slice that no key can equal, and takes the slow path.
         raw = self._raw
-        end = raw.find(b"\r\n")
-        first = raw if end < 0 else raw[:end]
+        first = raw[: raw.find(b"\r\n") + 2]
         name = _NAMES.get(first)
         if name is not None:
             return name
-        if first[: len(prefix)] != prefix:
+        if not raw.startswith(prefix):
             return self.get(self.name_key, "")
-        value = first[len(prefix) :]
+        end = raw.find(b"\r\n")
+        value = raw[len(prefix) :] if end < 0 else raw[len(prefix) : end]
         try:
             name = value.decode("ascii")
         except UnicodeDecodeError:
             return self._decode(value)
-        if len(_NAMES) < _NAMES_MAX and len(first) <= _NAME_MEMO_LENGTH:
+        if end >= 0 and len(_NAMES) < _NAMES_MAX and len(first) <= _NAME_MEMO_LENGTH:
             _NAMES[first] = name
         return name
 
@@ -322,8 +324,7 @@ class Event(Message):
         """The event's name (``"Hangup"``), ``""`` if it has none."""
         # The memo hit inlined: this is read for every event that arrives.
         raw = self._raw
-        end = raw.find(b"\r\n")
-        name = _NAMES.get(raw if end < 0 else raw[:end])
+        name = _NAMES.get(raw[: raw.find(b"\r\n") + 2])
         return self._name_after(b"Event: ") if name is None else name
 
 
