@@ -20,7 +20,6 @@ is certain, whatever the chunking.
 
 from __future__ import annotations
 
-from collections import deque
 from io import IncrementalNewlineDecoder  # a text codec helper: no I/O happens here
 from itertools import repeat
 
@@ -154,7 +153,10 @@ class PacketParser:
         self._checked = 0
         self._line_start = 0
         self._lines = 0
-        self._messages: deque[Message] = deque()
+        # Framed messages not yet taken: the list is handed over whole by take_messages();
+        # next_message() walks it with an index.
+        self._messages: list[Message] = []
+        self._next = 0
         self._error: RemoteProtocolError | None = None
         self._eof = False
         #: Bytes received so far.
@@ -183,7 +185,7 @@ class PacketParser:
     @property
     def at_eof(self) -> bool:
         """True once ``b""`` was received and every message has been taken."""
-        return self._eof and not self._messages and self._error is None
+        return self._eof and self._next >= len(self._messages) and self._error is None
 
     @property
     def buffered_bytes(self) -> int:
@@ -196,8 +198,13 @@ class PacketParser:
 
         Raises the stream's error once the messages before it have been taken.
         """
-        if self._messages:
-            return self._messages.popleft()
+        messages = self._messages
+        if self._next < len(messages):
+            message = messages[self._next]
+            self._next += 1
+            if self._next == len(messages):
+                self._messages, self._next = [], 0
+            return message
         if self._error is not None:
             raise self._error
         return None
@@ -207,8 +214,8 @@ class PacketParser:
 
         Raises the stream's error once the messages before it have been taken.
         """
-        messages = list(self._messages)
-        self._messages.clear()
+        messages = self._messages[self._next :] if self._next else self._messages
+        self._messages, self._next = [], 0
         if not messages and self._error is not None:
             raise self._error
         return messages
@@ -232,7 +239,10 @@ class PacketParser:
             self._frame_one_by_one()
             return
         del buf[:end]
-        self._messages.extend(messages)
+        if self._messages:
+            self._messages.extend(messages)
+        else:
+            self._messages = messages
         self._scan = 0
         self._reset_tail()
         self._check_incomplete()
