@@ -366,27 +366,31 @@ async def action_listcategories(session: FakeSession, action: Message) -> None:
 
 
 # -- variables ------------------------------------------------------------------------------------
-def _channel_or_error(session: FakeSession, action: Message) -> tuple[bool, SimChannel | None]:
-    """``(ok, channel)``: the ``Channel`` header's channel, ``None`` when none is named."""
+def _variable_request(
+    session: FakeSession, action: Message
+) -> tuple[str, SimChannel | None] | None:
+    """The ``Variable`` named and the channel of the ``Channel`` header (``None``: global), or
+    ``None`` after answering the error Asterisk gives."""
+    variable = action.get("Variable") or ""
+    if not variable:
+        session.send_error(action, "No variable specified")
+        return None
     name = action.get("Channel") or ""
     if not name:
-        return True, None
+        return variable, None
     channel = session.server.find_channel(name)
     if channel is None:
         session.send_error(action, "No such channel")
-        return False, None
-    return True, channel
+        return None
+    return variable, channel
 
 
 async def action_setvar(session: FakeSession, action: Message) -> None:
     server = session.server
-    variable = action.get("Variable") or ""
-    if not variable:
-        session.send_error(action, "No variable specified")
+    request = _variable_request(session, action)
+    if request is None:
         return
-    ok, channel = _channel_or_error(session, action)
-    if not ok:
-        return
+    variable, channel = request
     value = action.get("Value") or ""
     session.send_ack(action, "Variable Set")
     if channel is not None and server.simulator is not None:
@@ -401,13 +405,10 @@ async def action_setvar(session: FakeSession, action: Message) -> None:
 
 async def action_getvar(session: FakeSession, action: Message) -> None:
     server = session.server
-    variable = action.get("Variable") or ""
-    if not variable:
-        session.send_error(action, "No variable specified")
+    request = _variable_request(session, action)
+    if request is None:
         return
-    ok, channel = _channel_or_error(session, action)
-    if not ok:
-        return
+    variable, channel = request
     if channel is not None:
         value = channel.get_variable(variable, server.global_vars)
     else:
