@@ -5,6 +5,7 @@ from __future__ import annotations
 import attrs
 import pytest
 from sansio_helpers import parse
+from secrets_helpers import assert_no_secret
 
 from trio_ami.sansio import (
     MAX_HEADERS,
@@ -247,3 +248,86 @@ def test_serialize_headers() -> None:
         serialize_headers([("Action", "Ping"), ("K", "v\r\nAction: Logoff")])
     with pytest.raises(InvalidActionError):
         serialize_headers([(5, "v")])  # type: ignore[list-item]
+
+
+# -- text that cannot be encoded, and credentials in error messages -----------------------------
+@pytest.mark.parametrize(
+    ("key", "value", "part"),
+    [
+        ("Variable", "\ud800", "value"),
+        ("Variable", "a=1\udfff", "value"),
+        ("Vari\ud800able", "x", "key"),
+        ("UserEvent", "日本\udbff", "value"),
+    ],
+)
+def test_unencodable_text_is_refused_naming_the_header(key: str, value: str, part: str) -> None:
+    action = Action("UserEvent", [(key, value)])
+    with pytest.raises(InvalidActionError, match=f"the {part} cannot be encoded") as caught:
+        action.to_bytes()
+    assert repr(key) in str(caught.value)
+    # Nothing chains the codec's error, whose ``object`` holds the whole line.
+    assert caught.value.__cause__ is None
+    assert caught.value.__context__ is None
+
+
+@pytest.mark.parametrize("text", ["\udc0a", "\udc0d", "a=1\udc0aAction: Logoff"])
+@pytest.mark.parametrize("where", ["key", "value", "name", "action_id"])
+def test_escaped_line_breaks_are_refused(text: str, where: str) -> None:
+    # U+DC0A and U+DC0D would stand for LF and CR under a surrogate escape: no line end may come
+    # out of them, whatever the codec does.
+    if where == "key":
+        action = Action("Setvar", [(f"K{text}", "x")])
+    elif where == "value":
+        action = Action("Setvar", [("Variable", text)])
+    elif where == "name":
+        action = Action(f"Ping{text}")
+    else:
+        action = Action("Ping", action_id=text)
+    for encoding in ("utf-8", "latin-1", "ascii"):
+        with pytest.raises(InvalidActionError) as caught:
+            action.to_bytes(encoding)
+        assert caught.value.__context__ is None
+
+
+def test_line_breaks_are_looked_for_in_the_encoded_bytes() -> None:
+    # In UTF-16, U+0A0D is the bytes CR LF: the check is on what would be written.
+    with pytest.raises(InvalidActionError, match="line break"):
+        serialize_headers([("K", "\u0a0d")], "utf-16-le")
+    with pytest.raises(InvalidActionError, match="the key contains a line break"):
+        serialize_headers([("\u0a0d", "v")], "utf-16-le")
+
+
+SECRET = "Sup3r-s3cret"
+
+
+@pytest.mark.parametrize("key", ["Secret", "Key", "secret", "KEY"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        f"{SECRET}\r\nAction: Originate",
+        f"\n{SECRET}",
+        f"{SECRET}\ud800",
+        f"{SECRET}\udc0a",
+        SECRET * 100,  # too long
+        SECRET.encode(),  # not text
+        [SECRET, SECRET.encode()],
+    ],
+    ids=["crlf", "lf", "unencodable", "escaped-lf", "too-long", "bytes", "list"],
+)
+def test_credentials_never_show_in_errors(key: str, value: object) -> None:
+    with pytest.raises(InvalidActionError) as caught:
+        Action("Login", [("Username", "admin"), (key, value)]).to_bytes()  # type: ignore[list-item]
+    assert repr(key) in str(caught.value)
+    assert_no_secret(caught.value, SECRET)
+    with pytest.raises(InvalidActionError) as caught:
+        serialize_headers([(key, value if isinstance(value, str) else SECRET + "\r")])
+    assert_no_secret(caught.value, SECRET)
+
+
+def test_other_values_show_in_errors() -> None:
+    # Only credentials are masked: an ordinary value helps to find the mistake.
+    with pytest.raises(InvalidActionError, match="a=1") as caught:
+        Action("Setvar", {"Variable": "a=1\r\n"}).to_bytes()
+    assert "a=1" in str(caught.value)
+    with pytest.raises(InvalidActionError, match=r"1\.5"):
+        Action("Setvar", {"Variable": 1.5})  # type: ignore[dict-item]

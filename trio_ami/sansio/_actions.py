@@ -38,12 +38,26 @@ HeaderValue: TypeAlias = (
 Headers: TypeAlias = "Mapping[str, HeaderValue] | Iterable[tuple[str, HeaderValue]]"
 
 
+#: Headers whose values are credentials (a Login's ``Secret``, or the ``Key`` derived from it):
+#: no error message shows them, and the protocol keeps them masked.
+_CREDENTIALS = frozenset({"secret", "key"})
+_MASK = "********"
+
+
+def _shown(key: str, value: object) -> str:
+    """``value`` as an error message may show it: masked if ``key`` holds a credential."""
+    return repr(_MASK) if key.lower() in _CREDENTIALS else repr(value)
+
+
 def _text(key: str, value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (str, int)):
         return str(value)
-    raise InvalidActionError(f"header {key!r}: a value must be str, int or bool, not {value!r}")
+    kind = type(value).__name__
+    raise InvalidActionError(
+        f"header {key!r}: a value must be str, int or bool, not {kind} {_shown(key, value)}"
+    )
 
 
 def _pairs(headers: Headers) -> tuple[tuple[str, str], ...]:
@@ -61,18 +75,35 @@ def _pairs(headers: Headers) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+def _encode(key: str, part: str, what: str, encoding: str) -> bytes:
+    """``part`` (the key or the value of header ``key``) as bytes, or a typed error."""
+    try:
+        return part.encode(encoding, "surrogateescape")
+    except UnicodeEncodeError:
+        pass
+    # Raised outside the handler: the codec's error holds the text, which may be a secret.
+    shown = repr(key) if what == "key" else _shown(key, part)
+    raise InvalidActionError(
+        f"header {key!r}: the {what} cannot be encoded in {encoding!r}: {shown}"
+    )
+
+
 def _check_line(key: str, value: str, encoding: str) -> bytes:
     if not key or not isinstance(key, str):
         raise InvalidActionError(f"header keys must be non-empty strings, not {key!r}")
-    for part, what in ((key, "key"), (value, "value")):
-        if "\r" in part or "\n" in part:
+    key_bytes = _encode(key, key, "key", encoding)
+    value_bytes = _encode(key, value, "value", encoding)
+    # Looked for in the bytes, which are what the server splits lines on.
+    for data, what in ((key_bytes, "key"), (value_bytes, "value")):
+        if b"\r" in data or b"\n" in data:
+            shown = repr(key) if what == "key" else _shown(key, value)
             raise InvalidActionError(
                 f"header {key!r}: the {what} contains a line break, which would inject a "
-                f"second action into the stream: {part!r}"
+                f"second action into the stream: {shown}"
             )
     if ":" in key or key != key.strip():
         raise InvalidActionError(f"header key {key!r} may not contain ':' or surrounding spaces")
-    line = f"{key}: {value}\r\n".encode(encoding, "surrogateescape")
+    line = b"%s: %s\r\n" % (key_bytes, value_bytes)
     if len(line) >= MAX_LINE_BYTES:
         raise InvalidActionError(
             f"header {key!r}: the line is {len(line)} bytes; Asterisk drops lines of "
