@@ -109,9 +109,14 @@ class Peer:
         complete_on: str | None = None,
         outcome_event: str | None = None,
         stream: bool = False,
+        max_items: int | None = None,
     ) -> str:
         action_id, data = self.proto.send_action(
-            action, complete_on=complete_on, outcome_event=outcome_event, stream=stream
+            action,
+            complete_on=complete_on,
+            outcome_event=outcome_event,
+            stream=stream,
+            max_items=max_items,
         )
         self.write(data)
         return action_id

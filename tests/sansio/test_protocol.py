@@ -30,8 +30,10 @@ from trio_ami.sansio import (
     ClientProtocol,
     ConnectionClosed,
     ConnectionTerminated,
+    Ending,
     Event,
     HeaderValue,
+    ListTooLong,
     Input,
     InvalidActionError,
     LimitExceeded,
@@ -47,7 +49,7 @@ from trio_ami.sansio import (
     State,
     UnexpectedMessage,
 )
-from trio_ami.sansio._state import LOCAL_INPUTS
+from trio_ami.sansio._state import ENDING_INPUTS, LOCAL_INPUTS
 
 
 def ready_peer(split: Splitter = whole, proto: ClientProtocol | None = None) -> Peer:
@@ -183,6 +185,8 @@ APPLY: dict[Input, Callable[[StatePeer], object]] = {
     ),
     Input.END_OF_STREAM: lambda peer: peer.eof(),
     Input.BROKEN_STREAM: lambda peer: peer.feed(b"x" * 300),
+    Input.CLOSE: lambda peer: peer.proto.close(),
+    Input.TRANSPORT_FAILED: lambda peer: peer.proto.connection_lost(OSError("reset by peer")),
 }
 
 
@@ -212,7 +216,7 @@ def test_transition_table_is_what_the_recipes_cover() -> None:
     assert set(APPLY) == set(Input)
     assert {state for state, _ in TRANSITIONS}.isdisjoint({State.CLOSED, State.ERROR})
     local = {Input.SEND_CHALLENGE, Input.SEND_LOGIN, Input.SEND_ACTION, Input.SEND_LOGOFF}
-    assert local == LOCAL_INPUTS
+    assert local | ENDING_INPUTS == LOCAL_INPUTS
 
 
 def snapshot(proto: ClientProtocol) -> tuple[object, ...]:
@@ -230,9 +234,19 @@ def snapshot(proto: ClientProtocol) -> tuple[object, ...]:
 FORBIDDEN_LOCAL = [
     (state, inp)
     for state in State
-    for inp in sorted(LOCAL_INPUTS, key=list(Input).index)
+    for inp in sorted(LOCAL_INPUTS - ENDING_INPUTS, key=list(Input).index)
     if (state, inp) not in TRANSITIONS
 ]
+
+
+@pytest.mark.parametrize("state", [State.CLOSED, State.ERROR])
+@pytest.mark.parametrize("inp", sorted(ENDING_INPUTS, key=list(Input).index))
+def test_ending_inputs_do_nothing_once_the_session_is_over(state: State, inp: Input) -> None:
+    # Closing what is closed is fine (an I/O layer's cleanup may run after the server's end).
+    peer = reach(state)
+    before = snapshot(peer.proto)
+    APPLY[inp](peer)
+    assert snapshot(peer.proto) == before
 
 
 @pytest.mark.parametrize("transition", FORBIDDEN_LOCAL, ids=_id)
@@ -378,7 +392,9 @@ def test_eof_before_the_banner_closes_as_the_table_says() -> None:
     peer = Peer()
     items = peer.eof()
     assert state_of(peer) is State.CLOSED
-    assert items == [ConnectionTerminated("the server closed the connection")]
+    assert items == [
+        ConnectionTerminated(Ending.CLOSED_BY_SERVER, "the server closed the connection")
+    ]
     peer.proto.receive_data(BANNER)  # nothing after the end is looked at
     assert peer.proto.take_items() == []
     assert peer.proto.banner is None
@@ -1240,7 +1256,7 @@ def test_logoff(split: Splitter) -> None:
     assert result.action.name == "Logoff"
     assert result.success
     assert result.message == "Thanks for all the fish."
-    assert items[3] == ConnectionTerminated("logged off")
+    assert items[3] == ConnectionTerminated(Ending.LOGGED_OFF, "logged off")
     assert state_of(peer) is State.CLOSED
     assert peer.eof() == []
     assert peer.proto.statistics().events_received == 1  # nothing after Goodbye is looked at
@@ -1287,7 +1303,7 @@ def test_refused_logoff_goes_back_to_where_it_was_sent_from(
     ping = peer.send(Action("Ping"))
     assert only_result(peer.feed(response("Success", ping))).success
     items = peer.feed(response("Goodbye", peer.logoff()))
-    assert items[-1] == ConnectionTerminated("logged off")
+    assert items[-1] == ConnectionTerminated(Ending.LOGGED_OFF, "logged off")
     assert state_of(peer) is State.CLOSED
 
 
@@ -1305,7 +1321,9 @@ def test_logoff_answered_with_success_still_waits_for_the_end() -> None:
     logoff = peer.logoff()
     assert only_result(peer.feed(response("Success", logoff))).success
     assert state_of(peer) is State.LOGGING_OFF
-    assert peer.eof() == [ConnectionTerminated("the server closed the connection")]
+    assert peer.eof() == [
+        ConnectionTerminated(Ending.CLOSED_BY_SERVER, "the server closed the connection")
+    ]
 
 
 @pytest.mark.parametrize("state", [State.CONNECTED, State.READY])
@@ -1314,7 +1332,7 @@ def test_unsolicited_goodbye(state: State, split: Splitter) -> None:
     pending = peer.proto.pending_action_ids
     items = peer.feed(response("Goodbye", None, ("Message", "Manager shutting down")))
     assert [item.action_id for item in items if isinstance(item, ActionAborted)] == pending
-    assert items[-1] == ConnectionTerminated("the server said Goodbye")
+    assert items[-1] == ConnectionTerminated(Ending.CLOSED_BY_SERVER, "the server said Goodbye")
     assert state_of(peer) is State.CLOSED
 
 
@@ -1327,7 +1345,7 @@ def test_goodbye_answering_a_pending_action() -> None:
     assert items[0].action_id == first
     assert isinstance(items[1], ActionAborted)
     assert items[1].action_id == second
-    assert items[2] == ConnectionTerminated("logged off")
+    assert items[2] == ConnectionTerminated(Ending.LOGGED_OFF, "logged off")
     assert state_of(peer) is State.CLOSED
 
 
@@ -1354,7 +1372,9 @@ def test_end_of_stream_aborts_every_pending_action(state: State, split: Splitter
         assert "closed the connection" in item.error.reason
         assert item.error.__cause__ is None
         assert item.action.action_id == item.action_id
-    assert items[-1] == ConnectionTerminated("the server closed the connection")
+    assert items[-1] == ConnectionTerminated(
+        Ending.CLOSED_BY_SERVER, "the server closed the connection"
+    )
     assert len(items) == len(pending) + 1
     assert state_of(peer) is State.CLOSED
     assert peer.proto.pending_action_ids == []
@@ -1501,7 +1521,9 @@ def test_forget_a_list_midway(split: Splitter) -> None:
     )
     assert peer.feed(second, response("Success", action_id), done) == []
     assert peer.proto.statistics().late_packets_dropped == 3  # item, stray response, Complete
-    assert peer.eof() == [ConnectionTerminated("the server closed the connection")]
+    assert peer.eof() == [
+        ConnectionTerminated(Ending.CLOSED_BY_SERVER, "the server closed the connection")
+    ]
 
 
 def test_forget_a_streamed_list_midway() -> None:
@@ -1566,7 +1588,7 @@ def test_forget_the_logoff_still_ends_the_session() -> None:
     logoff = peer.logoff()
     peer.proto.forget(logoff)
     items = peer.feed(response("Goodbye", logoff))
-    assert items == [ConnectionTerminated("logged off")]
+    assert items == [ConnectionTerminated(Ending.LOGGED_OFF, "logged off")]
     assert state_of(peer) is State.CLOSED
     assert peer.proto.statistics().late_packets_dropped == 1
 
@@ -2016,3 +2038,125 @@ print(json.dumps({m: importers.get(m, "?") for m in sys.modules if m.partition("
     # attrs, a dependency, imports threading for its own bookkeeping (attr/_compat.py); nothing
     # else may load an I/O or threading module.
     assert {name: f for name, f in loaded.items() if "/attr/" not in f.replace("\\", "/")} == {}
+
+
+# -- how a session ends, told by the I/O layer ------------------------------------------------------
+def test_close_aborts_pending_actions_and_says_it_was_local(split: Splitter) -> None:
+    peer = reach(State.READY, split)
+    ping = peer.ping_id
+    peer.proto.close("no answer to Logoff within 2 s")
+    items = peer.proto.take_items()
+    aborted, terminated = items
+    assert isinstance(aborted, ActionAborted)
+    assert aborted.action_id == ping
+    assert isinstance(aborted.error, ConnectionClosed)
+    assert aborted.error.ending is Ending.CLOSED_LOCALLY
+    assert str(aborted.error) == "Ping cannot complete: no answer to Logoff within 2 s"
+    assert aborted.error.__cause__ is None
+    assert terminated == ConnectionTerminated(
+        Ending.CLOSED_LOCALLY, "no answer to Logoff within 2 s"
+    )
+    assert peer.proto.terminated == terminated
+    assert state_of(peer) is State.CLOSED
+    assert Ending.CLOSED_LOCALLY.clean
+
+
+def test_connection_lost_carries_the_transport_error() -> None:
+    peer = reach(State.LOGGING_OFF)
+    broken = ConnectionResetError(104, "Connection reset by peer")
+    peer.proto.connection_lost(broken)
+    items = peer.proto.take_items()
+    terminated = items[-1]
+    assert terminated == ConnectionTerminated(
+        Ending.TRANSPORT_ERROR,
+        "the connection broke: [Errno 104] Connection reset by peer",
+        broken,
+    )
+    errors = [item.error for item in items if isinstance(item, ActionAborted)]
+    assert [type(error) for error in errors] == [ConnectionClosed, ConnectionClosed]  # Ping, Logoff
+    assert all(error.__cause__ is broken for error in errors)
+    assert all(getattr(error, "ending", None) is Ending.TRANSPORT_ERROR for error in errors)
+    assert state_of(peer) is State.ERROR
+    assert not Ending.TRANSPORT_ERROR.clean
+    # An error without text still gives a readable reason.
+    other = reach(State.READY)
+    other.proto.connection_lost(OSError())
+    last = other.proto.take_items()[-1]
+    assert isinstance(last, ConnectionTerminated)
+    assert last.reason == "the connection broke"
+
+
+@pytest.mark.parametrize(
+    ("feed", "ending"),
+    [
+        (lambda peer: peer.feed(response("Goodbye", peer.logoff())), Ending.LOGGED_OFF),
+        (lambda peer: peer.eof(), Ending.CLOSED_BY_SERVER),
+        (lambda peer: peer.feed(response("Goodbye", None)), Ending.CLOSED_BY_SERVER),
+        (lambda peer: peer.feed(b"x" * 300), Ending.PROTOCOL_ERROR),
+    ],
+    ids=["logoff", "eof", "goodbye", "garbage"],
+)
+def test_every_ending_of_the_server_is_named(
+    feed: Callable[[StatePeer], object], ending: Ending
+) -> None:
+    peer = reach(State.READY)
+    feed(peer)
+    terminated = peer.proto.terminated
+    assert terminated is not None
+    assert terminated.ending is ending
+    assert isinstance(terminated.error, RemoteProtocolError) == (ending is Ending.PROTOCOL_ERROR)
+
+
+def test_a_refused_login_is_its_own_ending() -> None:
+    peer = reach(State.LOGIN_SENT)
+    peer.feed(response("Error", peer.login_id, ("Message", "Authentication failed")))
+    assert peer.proto.terminated == ConnectionTerminated(
+        Ending.LOGIN_REFUSED, "login refused: Authentication failed"
+    )
+
+
+# -- the bound on a collected list ---------------------------------------------------------------
+def _channel_items(action_id: str, count: int) -> list[bytes]:
+    return [event("CoreShowChannel", action_id, ("Channel", f"PJSIP/{n}")) for n in range(count)]
+
+
+def test_a_list_longer_than_its_bound_fails_only_its_action(split: Splitter) -> None:
+    peer = ready_peer(split, ClientProtocol(max_list_items=3))
+    action_id = peer.send(Action("CoreShowChannels"))
+    items = peer.feed(
+        response("Success", action_id, ("EventList", "start")), *_channel_items(action_id, 4)
+    )
+    (aborted,) = items
+    assert isinstance(aborted, ActionAborted)
+    assert isinstance(aborted.error, ListTooLong)
+    assert aborted.error.limit == 3
+    assert "max_list_items=3" in str(aborted.error)
+    assert action_id not in peer.proto.pending_action_ids
+    # The rest of the list is dropped, and the session goes on.
+    late = peer.feed(
+        *_channel_items(action_id, 5),
+        event("CoreShowChannelsComplete", action_id, ("EventList", "Complete")),
+    )
+    assert late == []
+    assert peer.proto.statistics().late_packets_dropped == 1 + 5 + 1
+    ping = peer.send(Action("Ping"))
+    assert only_result(peer.feed(response("Success", ping))).success
+
+
+def test_the_bound_is_per_action_and_streams_are_not_bounded() -> None:
+    peer = ready_peer(whole, ClientProtocol(max_list_items=2))
+    wide = peer.send(Action("CoreShowChannels"), max_items=10)
+    streamed = peer.send(Action("CoreShowChannels"), stream=True)
+    items = peer.feed(
+        response("Success", wide, ("EventList", "start")),
+        response("Success", streamed, ("EventList", "start")),
+        *_channel_items(wide, 10),
+        *_channel_items(streamed, 10),
+        event("CoreShowChannelsComplete", wide, ("EventList", "Complete"), ("ListItems", "10")),
+    )
+    assert len(only_result(items).events) == 10
+    assert sum(isinstance(item, ListItem) for item in items) == 10
+    with pytest.raises(LocalProtocolError, match="max_items must be positive"):
+        peer.send(Action("CoreShowChannels"), max_items=0)
+    with pytest.raises(ValueError, match="max_list_items must be positive"):
+        ClientProtocol(max_list_items=0)

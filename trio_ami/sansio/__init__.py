@@ -5,6 +5,7 @@ blocking socket alike. Importing it imports no I/O library.
 """
 
 from ._actions import MAX_HEADERS, MAX_LINE_BYTES, Action, Headers, HeaderValue, serialize_headers
+from ._auth import md5_key
 from ._errors import (
     ActionFailed,
     ActionTimeout,
@@ -14,6 +15,7 @@ from ._errors import (
     ConnectionClosed,
     InvalidActionError,
     LimitExceeded,
+    ListTooLong,
     LocalProtocolError,
     ProtocolError,
     RemoteProtocolError,
@@ -27,6 +29,7 @@ from ._parser import (
     PacketParser,
 )
 from ._protocol import (
+    DEFAULT_MAX_LIST_ITEMS,
     LIST_ACTIONS,
     ActionAborted,
     ActionCompleted,
@@ -41,9 +44,10 @@ from ._protocol import (
     ProtocolStatistics,
     UnexpectedMessage,
 )
-from ._state import TRANSITIONS, Input, State
+from ._state import TRANSITIONS, Ending, Input, State
 
 __all__ = [
+    "DEFAULT_MAX_LIST_ITEMS",
     "LIST_ACTIONS",
     "ActionAborted",
     "ActionCompleted",
@@ -58,6 +62,7 @@ __all__ = [
     "ProtocolStatistics",
     "UnexpectedMessage",
     "TRANSITIONS",
+    "Ending",
     "Input",
     "State",
     "Action",
@@ -66,6 +71,7 @@ __all__ = [
     "MAX_HEADERS",
     "MAX_LINE_BYTES",
     "serialize_headers",
+    "md5_key",
     "AMIConnectionError",
     "AMIError",
     "ActionFailed",
@@ -79,6 +85,7 @@ __all__ = [
     "Event",
     "InvalidActionError",
     "LimitExceeded",
+    "ListTooLong",
     "LocalProtocolError",
     "Message",
     "PacketParser",

@@ -13,12 +13,15 @@
     ├── ActionTimeout (also TimeoutError)
     ├── AMIConnectionError (also ConnectionError)    could not connect, or the transport broke
     ├── ConnectionClosed                             the session ended while work was pending
+    ├── ListTooLong                                  an event list passed max_list_items
     └── SubscriptionOverflow                         a subscriber fell behind and events were lost
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+from ._state import Ending
 
 if TYPE_CHECKING:
     from ._messages import Message
@@ -32,6 +35,7 @@ __all__ = [
     "ConnectionClosed",
     "InvalidActionError",
     "LimitExceeded",
+    "ListTooLong",
     "LocalProtocolError",
     "ProtocolError",
     "RemoteProtocolError",
@@ -111,13 +115,28 @@ class AMIConnectionError(AMIError, ConnectionError):
 class ConnectionClosed(AMIError):
     """The AMI session is over: work that was pending or is attempted now cannot complete.
 
-    ``reason`` says why (logoff, end of stream, protocol error, ...); ``__cause__`` holds the
-    underlying error where there is one.
+    ``ending`` says how it ended (:class:`~trio_ami.sansio.Ending`: logged off, closed by the
+    server, login refused, protocol error, transport error, closed locally) and ``reason`` says
+    it in words; ``__cause__`` holds the error that ended it, where there is one.
     """
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, ending: Ending = Ending.CLOSED_LOCALLY) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.ending = ending
+
+
+class ListTooLong(AMIError):
+    """An event list grew past the limit set for collecting it (``max_list_items``).
+
+    Only the action that collected it fails: its remaining items are dropped as they come and
+    the connection stays usable. Read lists of unknown size item by item instead
+    (``action_stream()``).
+    """
+
+    def __init__(self, message: str, *, limit: int) -> None:
+        super().__init__(message)
+        self.limit = limit
 
 
 class SubscriptionOverflow(AMIError):

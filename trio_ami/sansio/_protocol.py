@@ -17,7 +17,6 @@ of the event list the response opens, or on the event that reports its outcome
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Mapping, Sequence
@@ -25,10 +24,12 @@ from collections.abc import Iterable, Mapping, Sequence
 import attrs
 
 from ._actions import Action
+from ._auth import md5_key
 from ._errors import (
+    AMIError,
     ConnectionClosed,
+    ListTooLong,
     LocalProtocolError,
-    ProtocolError,
     RemoteProtocolError,
 )
 from ._messages import Banner, Event, Message, Response
@@ -38,9 +39,10 @@ from ._parser import (
     DEFAULT_MAX_PACKET_SIZE,
     PacketParser,
 )
-from ._state import LOCAL_INPUTS, TRANSITIONS, Input, State
+from ._state import LOCAL_INPUTS, TRANSITIONS, Ending, Input, State
 
 __all__ = [
+    "DEFAULT_MAX_LIST_ITEMS",
     "LIST_ACTIONS",
     "ActionAborted",
     "ActionCompleted",
@@ -95,6 +97,9 @@ LIST_ACTIONS: Mapping[str, str] = {
     "status": "StatusComplete",
     "voicemailuserslist": "VoicemailUserEntryComplete",
 }
+
+#: Most items an action collects into its result before it fails with ``ListTooLong``.
+DEFAULT_MAX_LIST_ITEMS = 100_000
 
 _MAX_ABANDONED = 1024  # abandoned actions remembered, to drop their late packets
 
@@ -226,11 +231,13 @@ class ActionCompleted:
 
 @attrs.frozen
 class ActionAborted:
-    """An action can never complete: the session ended first."""
+    """An action can never complete: the session ended first (``error`` is a
+    ``ConnectionClosed``), or its event list passed its limit (``ListTooLong``; the session goes
+    on)."""
 
     action_id: str
     action: Action
-    error: ConnectionClosed
+    error: AMIError
 
 
 @attrs.frozen
@@ -252,10 +259,19 @@ class UnexpectedMessage:
 
 @attrs.frozen
 class ConnectionTerminated:
-    """The session is over. ``error`` is set when a protocol error ended it."""
+    """The session is over: ``ending`` says how, ``reason`` says it in words, ``error`` is what
+    ended it, where something did (the ``RemoteProtocolError`` of a protocol error, the error
+    given to :meth:`ClientProtocol.connection_lost`)."""
 
+    ending: Ending
     reason: str
-    error: ProtocolError | None = None
+    error: BaseException | None = None
+
+    def closed_error(self, what: str) -> ConnectionClosed:
+        """A new ``ConnectionClosed`` saying that ``what`` cannot go on, caused by ``error``."""
+        closed = ConnectionClosed(f"{what}: {self.reason}", ending=self.ending)
+        closed.__cause__ = self.error
+        return closed
 
 
 #: Everything :meth:`ClientProtocol.next_item` can return. A broadcast event is the ``Event``
@@ -298,6 +314,7 @@ class _Pending:
     complete_on: str | None  # lower-case name of the event ending the list, when known
     outcome_event: str | None  # lower-case name of the event reporting the outcome
     stream: bool
+    max_items: int  # items collected before the action fails with ListTooLong
     response: Response | None = None
     in_list: bool = False
     events: list[Event] = attrs.Factory(list)
@@ -314,10 +331,6 @@ class _Pending:
             or self.outcome_event is not None
             or (self.response is None and self.complete_on is not None)
         )
-
-
-def _md5_key(challenge: str, secret: str) -> str:
-    return hashlib.md5((challenge + secret).encode(), usedforsecurity=False).hexdigest()
 
 
 def _md5_login(headers: Sequence[tuple[str, str]], key: str) -> Action:
@@ -345,6 +358,8 @@ class ClientProtocol:
     ``OriginateResponse`` reach every session). ``list_actions`` adds to or overrides
     :data:`LIST_ACTIONS` (action name to the event that ends its list); an empty event name
     removes the action, which then completes on its response unless that opens a list.
+    ``max_list_items`` bounds the items an action collects into its result (see
+    :meth:`send_action`).
     """
 
     def __init__(
@@ -356,7 +371,11 @@ class ClientProtocol:
         max_packet_size: int = DEFAULT_MAX_PACKET_SIZE,
         max_headers: int = DEFAULT_MAX_HEADERS,
         max_line_length: int = DEFAULT_MAX_LINE_LENGTH,
+        max_list_items: int = DEFAULT_MAX_LIST_ITEMS,
     ) -> None:
+        if max_list_items < 1:
+            raise ValueError(f"max_list_items must be positive, not {max_list_items}")
+        self.max_list_items = max_list_items
         self._parser = PacketParser(
             encoding=encoding,
             max_packet_size=max_packet_size,
@@ -393,6 +412,8 @@ class ClientProtocol:
         self._unexpected = 0
         self._late_dropped = 0
         self._bytes_sent = 0
+        #: How the session ended, once it has.
+        self.terminated: ConnectionTerminated | None = None
 
     # -- state ----------------------------------------------------------------------------------
     @property
@@ -460,6 +481,8 @@ class ClientProtocol:
         """
         if auth not in ("md5", "plain"):
             raise LocalProtocolError(f"auth must be 'md5' or 'plain', not {auth!r}")
+        if not isinstance(secret, str):
+            raise LocalProtocolError(f"the secret must be a str, not {type(secret).__name__}")
         headers: list[tuple[str, str]] = []
         if events is not None:
             if isinstance(events, bool):
@@ -474,8 +497,10 @@ class ClientProtocol:
             self._pending[action_id].action = _without_secret(action.with_action_id(action_id))
             return data
         login_headers = [("Username", username), *headers]
-        # The Login that will answer the challenge must be sendable: refuse it now, not then.
+        # The Login that will answer the challenge must be sendable, and the secret hashable:
+        # refuse them now, not when the challenge comes.
         _md5_login(login_headers, "0" * 32).to_bytes(self.encoding)
+        md5_key("", secret, self.encoding)
         data = self._send(Action("Challenge", {"AuthType": "md5"}), Input.SEND_CHALLENGE)[1]
         self._login_secret = secret
         self._login_headers = login_headers
@@ -492,6 +517,7 @@ class ClientProtocol:
         complete_on: str | None = None,
         outcome_event: str | None = None,
         stream: bool = False,
+        max_items: int | None = None,
     ) -> tuple[str, bytes]:
         """Register ``action`` and return its ActionID and the bytes to send.
 
@@ -504,14 +530,20 @@ class ClientProtocol:
         - ``outcome_event`` names the event that reports its outcome (``"OriginateResponse"`` for
           an ``Async`` Originate): it completes when that event, carrying its ActionID, arrives.
 
+        A list that is collected (not streamed) holds at most ``max_items`` items (default: the
+        protocol's ``max_list_items``): one more aborts the action with :class:`ListTooLong` (an
+        :class:`ActionAborted` item) and drops the rest of its list, and the session goes on.
+
         An ``ActionID`` set on the action is used if no pending action holds it.
         """
         folded = action.name.lower()
         if folded in ("login", "challenge"):
             raise LocalProtocolError("log in with login(), which tracks the challenge")
+        if max_items is not None and max_items < 1:
+            raise LocalProtocolError(f"max_items must be positive, not {max_items}")
         purpose = Input.SEND_LOGOFF if folded == "logoff" else Input.SEND_ACTION
         list_end = complete_on or self._list_actions.get(folded)
-        return self._send(action, purpose, list_end, outcome_event, stream)
+        return self._send(action, purpose, list_end, outcome_event, stream, max_items)
 
     def _send(
         self,
@@ -520,6 +552,7 @@ class ClientProtocol:
         complete_on: str | None = None,
         outcome_event: str | None = None,
         stream: bool = False,
+        max_items: int | None = None,
         *,
         transition: bool = True,
     ) -> tuple[str, bytes]:
@@ -540,6 +573,7 @@ class ClientProtocol:
             complete_on=complete_on.lower() if complete_on else None,
             outcome_event=outcome_event.lower() if outcome_event else None,
             stream=stream,
+            max_items=max_items or self.max_list_items,
         )
         self._pending[action_id] = pending
         if self._abandoned.pop(action_id, None) is not None:
@@ -580,7 +614,9 @@ class ClientProtocol:
         if not data and self._state is State.AWAITING_BANNER and not parser.buffered_bytes:
             # Closed before greeting (too many sessions, refused address): a clean end. A
             # partial banner is still a protocol error, which the parser reports.
-            self._terminate(Input.END_OF_STREAM, "the server closed the connection")
+            self._terminate(
+                Input.END_OF_STREAM, Ending.CLOSED_BY_SERVER, "the server closed the connection"
+            )
             return
         parser.receive_data(data)
         try:
@@ -594,10 +630,12 @@ class ClientProtocol:
                     break
                 self._handle_messages(messages)
         except RemoteProtocolError as exc:
-            self._terminate(Input.BROKEN_STREAM, f"protocol error: {exc}", exc)
+            self._terminate(Input.BROKEN_STREAM, Ending.PROTOCOL_ERROR, f"protocol error: {exc}", exc)
             return
         if not data and self._state not in (State.CLOSED, State.ERROR):
-            self._terminate(Input.END_OF_STREAM, "the server closed the connection")
+            self._terminate(
+                Input.END_OF_STREAM, Ending.CLOSED_BY_SERVER, "the server closed the connection"
+            )
 
     def next_item(self) -> ProtocolItem | None:
         """The next thing that happened, or ``None`` if nothing is waiting."""
@@ -643,7 +681,7 @@ class ClientProtocol:
             pending = self._abandoned.get(action_id)
         if pending is None:
             if response.name.lower() == "goodbye":
-                self._terminate(Input.GOODBYE, "the server said Goodbye")
+                self._terminate(Input.GOODBYE, Ending.CLOSED_BY_SERVER, "the server said Goodbye")
                 return
             self._unexpected += 1
             reason = "no ActionID" if action_id is None else f"ActionID {action_id!r} not pending"
@@ -671,7 +709,7 @@ class ClientProtocol:
         pending.response = response
         if response.name.lower() == "goodbye":
             self._finish(pending, response)
-            self._terminate(Input.GOODBYE, "logged off")
+            self._terminate(Input.GOODBYE, Ending.LOGGED_OFF, "logged off")
         elif response.is_error:
             self._finish(pending, response)
             if pending.purpose is Input.SEND_LOGOFF:
@@ -696,7 +734,7 @@ class ClientProtocol:
             self._login_refused(response)
             return
         self._move(Input.CHALLENGE_ANSWERED)
-        key = _md5_key(challenge, self._login_secret or "")
+        key = md5_key(challenge, self._login_secret or "", self.encoding)
         self._login_secret = None
         login = _md5_login(self._login_headers, key)
         self._outgoing += self._send(login, Input.SEND_LOGIN, transition=False)[1]
@@ -712,7 +750,7 @@ class ClientProtocol:
     def _login_refused(self, response: Response) -> None:
         message = response.get("Message") or "login refused"
         self._items.append(LoginFailed(response, message))
-        self._terminate(Input.LOGIN_REFUSED, f"login refused: {message}")
+        self._terminate(Input.LOGIN_REFUSED, Ending.LOGIN_REFUSED, f"login refused: {message}")
 
     # -- events that belong to an action --------------------------------------------------------
     def _claim(self, pending: _Pending, event: Event) -> bool:
@@ -745,9 +783,19 @@ class ClientProtocol:
         elif pending.stream:
             pending.items += 1
             self._items.append(ListItem(pending.action.action_id or "", event))
-        else:
+        elif pending.items < pending.max_items:
             pending.items += 1
             pending.events.append(event)
+        else:
+            action_id = pending.action.action_id or ""
+            error = ListTooLong(
+                f"{pending.action.name}: the event list passed max_list_items="
+                f"{pending.max_items} items; read long lists item by item instead",
+                limit=pending.max_items,
+            )
+            self.forget(action_id)  # the rest of its list is dropped as it comes
+            self._late_dropped += 1
+            self._items.append(ActionAborted(action_id, pending.action, error))
         return True
 
     def _finish(
@@ -772,13 +820,31 @@ class ClientProtocol:
         self._items.append(ActionCompleted(result))
 
     # -- the end --------------------------------------------------------------------------------
-    def _terminate(self, event: Input, reason: str, error: ProtocolError | None = None) -> None:
+    def close(self, reason: str = "closed locally") -> None:
+        """Say that this side is closing the transport without a Goodbye (a Logoff that got no
+        answer, a cancelled connection): every pending action is aborted, and the session ends
+        ``CLOSED_LOCALLY``. Does nothing once the session is over."""
+        if self._state not in (State.CLOSED, State.ERROR):
+            self._terminate(Input.CLOSE, Ending.CLOSED_LOCALLY, reason)
+
+    def connection_lost(self, error: BaseException) -> None:
+        """Say that the transport broke (``error`` is what the I/O layer saw): every pending action
+        is aborted, and the session ends with ``TRANSPORT_ERROR``. Does nothing once the session
+        is over."""
+        if self._state not in (State.CLOSED, State.ERROR):
+            reason = f"the connection broke: {error}" if str(error) else "the connection broke"
+            self._terminate(Input.TRANSPORT_FAILED, Ending.TRANSPORT_ERROR, reason, error)
+
+    def _terminate(
+        self, event: Input, ending: Ending, reason: str, error: BaseException | None = None
+    ) -> None:
         self._move(event)
+        terminated = ConnectionTerminated(ending, reason, error)
         for action_id, pending in self._pending.items():
-            closed = ConnectionClosed(f"{pending.action.name} cannot complete: {reason}")
-            closed.__cause__ = error
+            closed = terminated.closed_error(f"{pending.action.name} cannot complete")
             self._items.append(ActionAborted(action_id, pending.action, closed))
         self._pending.clear()
         self._claimers.clear()
         self._abandoned.clear()
-        self._items.append(ConnectionTerminated(reason, error))
+        self.terminated = terminated
+        self._items.append(terminated)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["LOCAL_INPUTS", "TRANSITIONS", "Input", "State"]
+__all__ = ["ENDING_INPUTS", "LOCAL_INPUTS", "TRANSITIONS", "Ending", "Input", "State"]
 
 
 class State(enum.Enum):
@@ -23,8 +23,24 @@ class State(enum.Enum):
     READY = "ready"  # logged in: actions and events flow
     LOGGING_OFF = "logging off"  # Logoff sent: waiting for Goodbye
     LOGGING_OFF_BEFORE_LOGIN = "logging off before login"  # the same, sent before logging in
-    CLOSED = "closed"  # ended cleanly (Goodbye, end of stream, refused login)
-    ERROR = "error"  # ended by a protocol error
+    CLOSED = "closed"  # ended without an error (Goodbye, end of stream, refused login, closed)
+    ERROR = "error"  # ended by an error: the server broke the protocol, or the transport broke
+
+
+class Ending(enum.Enum):
+    """How a session ended: what :class:`ConnectionTerminated` and ``ConnectionClosed`` report."""
+
+    LOGGED_OFF = "logged off"  # our Logoff was answered with Goodbye
+    CLOSED_BY_SERVER = "closed by the server"  # end of stream, or a Goodbye nobody asked for
+    LOGIN_REFUSED = "login refused"
+    PROTOCOL_ERROR = "protocol error"  # the server sent something that is not valid AMI
+    TRANSPORT_ERROR = "transport error"  # the connection broke underneath the session
+    CLOSED_LOCALLY = "closed locally"  # this side closed without a Goodbye
+
+    @property
+    def clean(self) -> bool:
+        """True when this side ended the session: nothing was lost that it did not give up."""
+        return self in (Ending.LOGGED_OFF, Ending.CLOSED_LOCALLY)
 
 
 class Input(enum.Enum):
@@ -35,6 +51,8 @@ class Input(enum.Enum):
     SEND_LOGIN = "send Login"
     SEND_ACTION = "send action"
     SEND_LOGOFF = "send Logoff"
+    CLOSE = "close"  # the caller closes the transport without logging off
+    TRANSPORT_FAILED = "transport failed"  # the caller saw the transport break
     # received from the server
     BANNER = "banner"
     CHALLENGE_ANSWERED = "challenge answered"
@@ -49,8 +67,17 @@ class Input(enum.Enum):
 
 
 LOCAL_INPUTS = frozenset(
-    {Input.SEND_CHALLENGE, Input.SEND_LOGIN, Input.SEND_ACTION, Input.SEND_LOGOFF}
+    {
+        Input.SEND_CHALLENGE,
+        Input.SEND_LOGIN,
+        Input.SEND_ACTION,
+        Input.SEND_LOGOFF,
+        Input.CLOSE,
+        Input.TRANSPORT_FAILED,
+    }
 )
+#: Local inputs that end a live session and do nothing once it is over (closing twice is fine).
+ENDING_INPUTS = frozenset({Input.CLOSE, Input.TRANSPORT_FAILED})
 
 _S = State
 _I = Input
@@ -89,4 +116,6 @@ TRANSITIONS: dict[tuple[State, Input], State] = {
     (_S.READY, _I.GOODBYE): _S.CLOSED,
     **{(state, _I.END_OF_STREAM): _S.CLOSED for state in _LIVE},
     **{(state, _I.BROKEN_STREAM): _S.ERROR for state in _LIVE},
+    **{(state, _I.CLOSE): _S.CLOSED for state in _LIVE},
+    **{(state, _I.TRANSPORT_FAILED): _S.ERROR for state in _LIVE},
 }
