@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import NamedTuple
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sansio_helpers import feed, parse, split_at
@@ -13,6 +15,7 @@ from trio_ami.sansio import (
     ClientProtocol,
     ConnectionTerminated,
     Event,
+    LocalProtocolError,
     Message,
     PacketParser,
     RemoteProtocolError,
@@ -247,6 +250,77 @@ def test_the_protocol_never_raises_on_what_the_server_sends(data: bytes) -> None
     protocol.receive_data(b"Response: Success\r\nActionID: p-1\r\n\r\n")
     protocol.send_action(Action("CoreShowChannels"))
     protocol.receive_data(data)
+    protocol.receive_data(b"")
+    items = protocol.take_items()
+    assert isinstance(items[-1], ConnectionTerminated)
+    assert protocol.state in (State.CLOSED, State.ERROR)
+
+
+# -- whatever the peer sends during login -------------------------------------------------------
+# Secrets as callers give them: any text (lone surrogates included, which may not be encodable)
+# or bytes decoded with surrogateescape, as os.environ gives them.
+login_secrets = st.text(max_size=12) | st.binary(max_size=12).map(
+    lambda raw: raw.decode("utf-8", "surrogateescape")
+)
+session_encodings = st.sampled_from(["utf-8", "latin-1", "cp1252"])
+
+
+@SETTINGS
+@given(raw_values, login_secrets, session_encodings)
+def test_any_challenge_is_answered_with_the_key_of_its_bytes(
+    challenge: bytes, secret: str, encoding: str
+) -> None:
+    protocol = ClientProtocol(action_id_prefix="p", encoding=encoding)
+    protocol.receive_data(b"Asterisk Call Manager/11.0.0\r\n")
+    try:
+        secret_bytes = secret.encode(encoding, "surrogateescape")
+    except UnicodeEncodeError:
+        with pytest.raises(LocalProtocolError):
+            protocol.login("admin", secret, auth="md5")
+        return
+    protocol.login("admin", secret, auth="md5")
+    protocol.receive_data(
+        b"Response: Success\r\nActionID: p-1\r\nChallenge: " + challenge + b"\r\n\r\n"
+    )
+    if not challenge:  # no challenge to answer: the login is refused
+        assert protocol.state is State.CLOSED
+        return
+    assert protocol.state is State.LOGIN_SENT
+    [login] = parse(protocol.data_to_send())
+    assert login["Key"] == hashlib.md5(challenge + secret_bytes).hexdigest()
+
+
+login_bytes = st.lists(
+    st.sampled_from(
+        [
+            b"Response: Success\r\nActionID: p-1\r\nChallenge: ",
+            b"Response: Success\r\nActionID: p-2\r\n",
+            b"Response: Error\r\nActionID: p-1\r\n",
+            b"Response: Goodbye\r\n",
+            b"Event: FullyBooted\r\n",
+            b"Challenge: ",
+            b"\xff\xfe",
+            b"\xed\xb2\x80",  # a UTF-8 encoded surrogate, which UTF-8 decoding refuses
+        ]
+    )
+    | wire_bytes,
+    max_size=12,
+).map(b"".join)
+
+
+@SETTINGS
+@given(login_bytes, login_secrets, st.sampled_from(["md5", "plain"]), session_encodings)
+def test_the_protocol_never_raises_on_what_the_server_sends_during_login(
+    data: bytes, secret: str, auth: str, encoding: str
+) -> None:
+    protocol = ClientProtocol(action_id_prefix="p", encoding=encoding)
+    protocol.receive_data(b"Asterisk Call Manager/11.0.0\r\n")
+    try:
+        protocol.login("admin", secret, auth=auth)
+    except LocalProtocolError:  # a secret that cannot be encoded, or one with a line break
+        return
+    protocol.receive_data(data)
+    protocol.data_to_send()
     protocol.receive_data(b"")
     items = protocol.take_items()
     assert isinstance(items[-1], ConnectionTerminated)

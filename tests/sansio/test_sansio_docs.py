@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import importlib.util
 import re
 import socket
@@ -30,6 +29,7 @@ from trio_ami.sansio import (
     PacketParser,
     ProtocolItem,
     State,
+    md5_key,
 )
 
 DOC = ROOT / "docs" / "sansio.md"
@@ -109,7 +109,7 @@ class ScriptedAMI(socketserver.BaseRequestHandler):
         if name == "challenge":
             self.write(packet(("Response", "Success"), *head, ("Challenge", CHALLENGE)))
         elif name == "login":
-            key = hashlib.md5((CHALLENGE + self.server.secret).encode()).hexdigest()
+            key = md5_key(CHALLENGE, self.server.secret)
             if action.get("Key") != key:
                 self.write(
                     packet(("Response", "Error"), *head, ("Message", "Authentication failed"))

@@ -20,7 +20,15 @@ import pytest
 import trio
 import trio.testing
 
-from trio_ami.sansio import Event, Message, PacketParser, RemoteProtocolError, Response
+from trio_ami import AuthenticationError, open_ami
+from trio_ami.sansio import (
+    Event,
+    Message,
+    PacketParser,
+    RemoteProtocolError,
+    Response,
+    md5_key,
+)
 from trio_ami.testing import EventFilter, FakeAMIServer, FakeSession, FilterError, PBXSimulator
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -328,7 +336,8 @@ async def test_md5_login() -> None:
             ("ActionID", "t-2"),
             ("Challenge", challenge),
         )
-        key = hashlib.md5((challenge + "secret").encode()).hexdigest()
+        key = md5_key(challenge, "secret")
+        assert key == hashlib.md5(f"{challenge}secret".encode()).hexdigest()
         response = await client.call(
             "Login", {"AuthType": "md5", "Username": "admin", "Key": key.upper()}
         )
@@ -350,6 +359,44 @@ async def test_md5_login() -> None:
         bad_type = await connect(login=False)
         error = await bad_type.call("Challenge", {"AuthType": "plain"})
         assert error["Message"] == "Must specify AuthType"
+
+
+async def test_md5_login_with_a_challenge_and_a_secret_that_are_not_utf8(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The secret as os.environ gives the bytes b"pa\xffss"; a challenge of bytes that are not
+    # UTF-8. Client and server hash the same bytes, and the client never fails on them.
+    secret = b"pa\xffss".decode("utf-8", "surrogateescape")
+    server = FakeAMIServer(users={"admin": secret})
+    challenge_bytes = b"\xfe\xff12"
+    monkeypatch.setattr(
+        server, "new_challenge", lambda: challenge_bytes.decode("utf-8", "surrogateescape")
+    )
+    expected_key = hashlib.md5(challenge_bytes + b"pa\xffss").hexdigest()
+    async with server.listen_tcp() as (host, port):
+        with trio.fail_after(TIMEOUT):
+            client = Client(await trio.open_tcp_stream(host, port))
+            challenge = (await client.call("Challenge", {"AuthType": "md5"}))["Challenge"]
+            assert b"Challenge: " + challenge_bytes + b"\r\n" in client.raw
+            assert md5_key(challenge, secret) == expected_key
+            key = md5_key(challenge, secret)
+            accepted = await client.call(
+                "Login", {"AuthType": "md5", "Username": "admin", "Key": key}
+            )
+            assert accepted["Message"] == "Authentication accepted"
+            await trio.aclose_forcefully(client.stream)
+
+            async with open_ami(host, port, username="admin", secret=secret) as ami:
+                await ami.ping()
+            with pytest.raises(AuthenticationError):
+                async with open_ami(host, port, username="admin", secret="pa\udcfess"):
+                    pass  # pragma: no cover
+    logins = [action for action in server.received if action["Action"] == "Login"]
+    assert [login["Key"] for login in logins] == [
+        expected_key,
+        expected_key,
+        hashlib.md5(challenge_bytes + b"pa\xfess").hexdigest(),
+    ]
 
 
 async def test_actions_before_login_are_denied() -> None:

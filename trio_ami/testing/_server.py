@@ -14,7 +14,6 @@ when its queue overflows it is disconnected, as Asterisk drops a client it canno
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import inspect
 import random
 import re
@@ -30,7 +29,7 @@ from typing import TYPE_CHECKING, TypeAlias
 import attrs
 import trio
 
-from ..sansio import Message, PacketParser, RemoteProtocolError, Response
+from ..sansio import Message, PacketParser, RemoteProtocolError, Response, md5_key
 from . import _builtins
 from ._filters import EventFilter, should_send
 from ._wire import (
@@ -1014,10 +1013,7 @@ class FakeAMIServer:
             key = action.get("Key") or ""
             if not key or not session.challenge:
                 return None
-            expected = hashlib.md5(
-                (session.challenge + secret).encode(self.encoding, "surrogateescape"),
-                usedforsecurity=False,
-            ).hexdigest()
+            expected = md5_key(session.challenge, secret, self.encoding)
             return username if key.lower() == expected else None
         return username if action.get("Secret") == secret else None
 
