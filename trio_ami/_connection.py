@@ -2,8 +2,13 @@
 
 One reader task feeds what the server sends to the protocol and routes what comes out: results
 to the task waiting for them, events to the subscriptions. One writer task sends what callers
-queue on a memory channel. Both run in a cancel scope owned by the connection; every protocol
-decision is the sans-IO core's. trio's stream errors become ``AMIConnectionError`` here, once.
+queue on a memory channel. Every protocol decision is the sans-IO core's, including how the
+session ended: this layer tells the core when the transport broke (``connection_lost``) or when
+it closes it without a Goodbye (``close``), and reports what the core says.
+
+The connection owns its shutdown, whichever way it was made: its I/O runs in a shielded scope
+that only :meth:`AMIConnection.aclose` or the end of the session stops, so a cancelled nursery
+still logs off (bounded by ``logoff_timeout``) before the stream is closed.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from ._subscription import (
     SubscriptionStatistics,
     _Matcher,
 )
+from ._transport import TRANSPORT_ERRORS, open_stream, transport_error
 from .sansio import (
     Action,
     ActionAborted,
@@ -43,6 +49,7 @@ from .sansio import (
     ClientProtocol,
     ConnectionClosed,
     ConnectionTerminated,
+    Ending,
     Event,
     Headers,
     HeaderValue,
@@ -66,7 +73,8 @@ logger = logging.getLogger("trio_ami")
 
 _RECEIVE_SIZE = 65536
 _SEND_QUEUE = 1024  # byte strings waiting for the writer before senders wait
-_TRANSPORT_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
+#: How long Asterisk lets an originated call ring when the Originate gives no Timeout, in s.
+ASTERISK_RING_TIMEOUT = 30.0
 
 
 @attrs.frozen
@@ -79,15 +87,13 @@ class ConnectionStatistics:
     unexpected_messages: int
 
 
+@attrs.define(eq=False)
 class _Waiter:
     """Where the reader puts the outcome of one action for the task awaiting it."""
 
-    __slots__ = ("done", "error", "result")
-
-    def __init__(self) -> None:
-        self.done = trio.Event()
-        self.result: ActionResult | None = None
-        self.error: AMIError | None = None
+    done: trio.Event = attrs.Factory(trio.Event)
+    result: ActionResult | None = None
+    error: AMIError | None = None
 
 
 class ActionStream(Subscription):
@@ -114,9 +120,11 @@ def _action(
     return Action(name, pairs)
 
 
-class AMIConnection:
+class AMIConnection(trio.abc.AsyncResource):
     """A logged-in AMI session. Made by :func:`open_ami`, :func:`connect_ami` or
     :func:`wrap_ami_stream`; do not instantiate it directly.
+
+    ``async with connection:`` (or :meth:`aclose`) logs off and closes it.
     """
 
     def __init__(
@@ -126,25 +134,27 @@ class AMIConnection:
         *,
         action_timeout: float | None,
         logoff_timeout: float,
+        peer: str = "the server",
     ) -> None:
         self._stream = stream
         self._protocol = protocol
         self.action_timeout = action_timeout
         self._logoff_timeout = logoff_timeout
+        self._peer = peer  # how errors name the server: "host:port"
         self._send_channel, self._receive_channel = trio.open_memory_channel[bytes](_SEND_QUEUE)
-        self._scope = trio.CancelScope()
+        # Shielded: only aclose() and the end of the session stop the I/O, so that a Logoff
+        # still goes out when the nursery the connection runs in is cancelled.
+        self._io_scope = trio.CancelScope(shield=True)
         self._waiters: dict[str, _Waiter] = {}
         self._streams: dict[str, ActionStream] = {}
         self._subscriptions: list[Subscription] = []
         self._banner_received = trio.Event()
         self._login_done = trio.Event()
         self._login_error: AMIError | None = None
-        self._terminated = trio.Event()
-        self._stopped = trio.Event()
-        self._close_reason: str | None = None
-        self._close_error: BaseException | None = None
-        self._transport_error: AMIConnectionError | None = None
-        self._logging_off = False
+        self._terminated: ConnectionTerminated | None = None
+        self._ended = trio.Event()  # the session is over
+        self._stopped = trio.Event()  # the I/O tasks are done and the stream is closed
+        self._closing = False  # aclose() has begun: no new work is accepted
         self._unexpected = 0
 
     # -- properties -----------------------------------------------------------------------------
@@ -165,11 +175,28 @@ class AMIConnection:
     @property
     def closed(self) -> bool:
         """True once the session is over."""
-        return self._terminated.is_set()
+        return self._terminated is not None
+
+    @property
+    def ending(self) -> Ending | None:
+        """How the session ended (logged off, closed by the server, ...), once it has."""
+        return self._terminated.ending if self._terminated else None
 
     @property
     def close_reason(self) -> str | None:
-        return self._close_reason
+        """Why the session ended, in words, once it has."""
+        return self._terminated.reason if self._terminated else None
+
+    def closed_error(self) -> ConnectionClosed:
+        """A new :class:`ConnectionClosed` that says why the session is over (``ending``, and
+        the error that ended it as ``__cause__``)."""
+        if self._terminated is None:
+            return ConnectionClosed("the AMI connection is closing", ending=Ending.CLOSED_LOCALLY)
+        return self._terminated.closed_error("the AMI connection is closed")
+
+    async def wait_closed(self) -> None:
+        """Wait until the session is over, however it ends (see :attr:`ending`)."""
+        await self._ended.wait()
 
     def statistics(self) -> ConnectionStatistics:
         return ConnectionStatistics(
@@ -181,41 +208,48 @@ class AMIConnection:
 
     # -- tasks ----------------------------------------------------------------------------------
     async def _run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The connection's task in the caller's nursery: it runs the I/O, and when that
+        nursery is cancelled it closes the connection itself (Logoff first) before going."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._io)
+            task_status.started()
+            try:
+                await self._stopped.wait()
+            except trio.Cancelled:
+                await self.aclose()  # shielded and bounded
+                raise
+
+    async def _io(self) -> None:
         try:
-            with self._scope:
+            with self._io_scope:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._reader)
                     nursery.start_soon(self._writer)
-                    task_status.started()
         finally:
             with trio.CancelScope(shield=True):
                 await trio.aclose_forcefully(self._stream)
+            self._end(ClientProtocol.close, "closed")  # if nothing else ended the session
             self._receive_channel.close()
-            if not self._terminated.is_set():
-                self._protocol.receive_data(b"")
-                self._dispatch(self._protocol.take_items())
             self._stopped.set()
 
     async def _reader(self) -> None:
         protocol = self._protocol
         receive_some = self._stream.receive_some
         try:
-            while not self._terminated.is_set():
+            while self._terminated is None:
                 try:
                     data = await receive_some(_RECEIVE_SIZE)
-                except _TRANSPORT_ERRORS as exc:
-                    self._transport_failed(exc)
-                    data = b""
+                except TRANSPORT_ERRORS as exc:
+                    self._end(ClientProtocol.connection_lost, transport_error(exc))
+                    return
                 protocol.receive_data(data)
                 outgoing = protocol.data_to_send()
-                if outgoing:  # the Login that answers a Challenge
+                if outgoing:  # the Login that answers a Challenge: nothing else is queued yet
                     with contextlib.suppress(trio.ClosedResourceError):
                         await self._send_channel.send(outgoing)
                 self._dispatch(protocol.take_items())
-                if not data:
-                    break
         finally:
-            self._scope.cancel()
+            self._io_scope.cancel()
 
     async def _writer(self) -> None:
         receive_nowait = self._receive_channel.receive_nowait
@@ -228,51 +262,50 @@ class AMIConnection:
                     break
             try:
                 await self._stream.send_all(b"".join(chunks) if len(chunks) > 1 else data)
-            except _TRANSPORT_ERRORS as exc:
-                self._transport_failed(exc)
-                self._scope.cancel()
+            except TRANSPORT_ERRORS as exc:
+                self._end(ClientProtocol.connection_lost, transport_error(exc))
+                self._io_scope.cancel()
                 return
 
-    def _transport_failed(self, exc: BaseException) -> None:
-        if self._transport_error is None and not self._terminated.is_set():
-            error = AMIConnectionError(f"the connection broke: {exc or type(exc).__name__}")
-            error.__cause__ = exc
-            self._transport_error = error
+    def _end(self, how: Callable[[ClientProtocol, Any], None], cause: Any) -> None:
+        """Tell the protocol that the session ends (``close`` with a reason, ``connection_lost``
+        with the error), and route what it says. Nothing happens if it is over already."""
+        if self._terminated is None:
+            how(self._protocol, cause)
+            self._dispatch(self._protocol.take_items())
 
     async def _send(self, data: bytes) -> None:
         try:
             await self._send_channel.send(data)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
-            raise self._closed_error() from None
+            raise self.closed_error() from None
 
     # -- routing what the protocol emits --------------------------------------------------------
     def _dispatch(self, items: list[ProtocolItem]) -> None:
         for item in items:
-            if isinstance(item, Event):
-                self._broadcast(item)
-            elif isinstance(item, ActionCompleted):
-                self._completed(item.result)
-            elif isinstance(item, ListItem):
-                stream = self._streams.get(item.action_id)
-                if stream is not None:
-                    stream._offer(item.event)
-            elif isinstance(item, ActionAborted):
-                error = item.error
-                if self._transport_error is not None:
-                    error.__cause__ = self._transport_error
-                self._fail(item.action_id, error)
-            elif isinstance(item, BannerReceived):
-                self._banner_received.set()
-            elif isinstance(item, LoginSucceeded):
-                self._login_done.set()
-            elif isinstance(item, LoginFailed):
-                self._login_error = AuthenticationError(item.message)
-                self._login_done.set()
-            elif isinstance(item, UnexpectedMessage):
-                self._unexpected += 1
-                logger.warning("unexpected AMI packet (%s): %r", item.reason, item.message)
-            elif isinstance(item, ConnectionTerminated):
-                self._on_terminated(item)
+            match item:
+                case Event():
+                    self._broadcast(item)
+                case ActionCompleted():
+                    self._completed(item.result)
+                case ListItem():
+                    stream = self._streams.get(item.action_id)
+                    if stream is not None:
+                        stream._offer(item.event)
+                case ActionAborted():
+                    self._fail(item.action_id, item.error)
+                case BannerReceived():
+                    self._banner_received.set()
+                case LoginSucceeded():
+                    self._login_done.set()
+                case LoginFailed():
+                    self._login_error = AuthenticationError(item.message)
+                    self._login_done.set()
+                case UnexpectedMessage():
+                    self._unexpected += 1
+                    logger.warning("unexpected AMI packet (%s): %r", item.reason, item.message)
+                case ConnectionTerminated():
+                    self._on_terminated(item)
 
     def _broadcast(self, event: Event) -> None:
         subscriptions = self._subscriptions
@@ -313,24 +346,17 @@ class AMIConnection:
             stream._finish(error)
 
     def _on_terminated(self, item: ConnectionTerminated) -> None:
-        cause = self._transport_error or item.error
-        reason = str(self._transport_error) if self._transport_error else item.reason
-        self._close_reason = reason
-        self._close_error = cause
-        clean = self._logging_off and cause is None
+        self._terminated = item
+        log = logger.info if item.ending.clean else logger.warning
+        log("AMI session with %s ended: %s", self._peer, item.reason)
         for subscription in list(self._subscriptions):
-            subscription._finish(None if clean else self._closed_error())
+            subscription._finish(None if item.ending.clean else self.closed_error())
         self._banner_received.set()
         self._login_done.set()
-        self._terminated.set()
         self._send_channel.close()
+        self._ended.set()
 
-    def _closed_error(self) -> ConnectionClosed:
-        error = ConnectionClosed(f"the AMI connection is closed: {self._close_reason or 'closed'}")
-        error.__cause__ = self._close_error
-        return error
-
-    # -- connecting and closing -----------------------------------------------------------------
+    # -- logging in and closing -----------------------------------------------------------------
     async def _login(
         self,
         username: str,
@@ -339,45 +365,63 @@ class AMIConnection:
         events: bool | str | Sequence[str] | None,
         timeout: float,
     ) -> None:
-        with trio.move_on_after(timeout) as scope:
+        """Log in, or raise what says why no session could be had (see docs/client.md)."""
+        with trio.move_on_after(timeout):
             await self._banner_received.wait()
-            if self.closed:
-                raise self._closed_error()
-            await self._send(self._protocol.login(username, secret, auth=auth, events=events))
-            await self._login_done.wait()
-        if scope.cancelled_caught:
-            raise AMIConnectionError(f"no login answer within {timeout} s")
+            if self._terminated is None:
+                await self._send(self._protocol.login(username, secret, auth=auth, events=events))
+                await self._login_done.wait()
         if self._login_error is not None:
             raise self._login_error
-        if self.closed:
-            raise self._closed_error()
+        terminated = self._terminated
+        if terminated is not None:
+            error = AMIConnectionError(f"could not log in to {self._peer}: {terminated.reason}")
+            error.__cause__ = terminated.error
+            raise error
+        if self._protocol.state is State.AWAITING_BANNER:
+            raise AMIConnectionError(f"no banner from {self._peer} within {timeout} s")
+        if self._protocol.state is not State.READY:
+            raise AMIConnectionError(f"no answer to the login from {self._peer} within {timeout} s")
 
     async def aclose(self) -> None:
-        """Log off (waiting at most ``logoff_timeout``), close the stream, stop the tasks.
+        """Log off (waiting at most ``logoff_timeout`` for the Goodbye), close the stream and
+        stop the tasks.
 
-        Safe to call more than once and from a cancelled scope: the goodbye is shielded, and
-        bounded by the timeout.
+        Safe to call more than once, from several tasks, and from a cancelled scope: the
+        goodbye is shielded and bounded by the timeout. A Logoff that gets no answer in time
+        ends the session as ``CLOSED_LOCALLY``.
         """
         with trio.CancelScope(shield=True):
-            if not self._terminated.is_set() and self._protocol.state in (
-                State.READY,
-                State.CONNECTED,
-            ):
-                with trio.move_on_after(self._logoff_timeout):
-                    self._logging_off = True
-                    try:
-                        await self._send(self._protocol.logoff())
-                    except AMIError:
-                        pass
-                    else:
-                        await self._terminated.wait()
-            self._scope.cancel()
+            if not self._closing:
+                self._closing = True
+                reason = await self._log_off()
+                self._end(ClientProtocol.close, reason)
+                self._io_scope.cancel()
             await self._stopped.wait()
+
+    async def _log_off(self) -> str:
+        """Log off if the session allows it; why it must be closed if that did not end it."""
+        state = self._protocol.state
+        if self._terminated is not None:
+            return "closed"
+        if state in (State.READY, State.CONNECTED):
+            with trio.move_on_after(self._logoff_timeout):
+                try:
+                    await self._send(self._protocol.logoff())
+                except AMIError:  # the session ended meanwhile
+                    return "closed"
+                await self._ended.wait()
+        elif state in (State.LOGGING_OFF, State.LOGGING_OFF_BEFORE_LOGIN):
+            with trio.move_on_after(self._logoff_timeout):  # a Logoff sent as an action
+                await self._ended.wait()
+        else:
+            return "closed before the login completed"
+        return f"no answer to Logoff within {self._logoff_timeout} s"
 
     # -- actions --------------------------------------------------------------------------------
     def _check_open(self) -> None:
-        if self._terminated.is_set() or self._logging_off:
-            raise self._closed_error()
+        if self._terminated is not None or self._closing:
+            raise self.closed_error()
 
     async def action(
         self,
@@ -389,6 +433,7 @@ class AMIConnection:
         check: bool = True,
         complete_on: str | None = None,
         outcome_event: str | None = None,
+        max_items: int | None = None,
         **fields: HeaderValue,
     ) -> ActionResult:
         """Send an action and wait for its complete result.
@@ -401,13 +446,15 @@ class AMIConnection:
         Raises :class:`ActionFailed` (carrying the result) when the action failed, unless
         ``check=False``; :class:`ActionTimeout` after ``timeout`` seconds (default: the
         connection's ``action_timeout``; ``None`` waits for ever); :class:`ConnectionClosed` if
-        the session ends first. A cancelled or timed-out action is forgotten: its late reply is
-        dropped and the connection stays usable.
+        the session ends first; :class:`ListTooLong` if its event list passes ``max_items``
+        (default: the protocol's ``max_list_items``, 100,000; read longer lists with
+        :meth:`action_stream`). A cancelled or timed-out action, or one whose list was too long,
+        is forgotten: its late packets are dropped and the connection stays usable.
         """
         act = _action(action, headers, fields)
         self._check_open()
         action_id, data = self._protocol.send_action(
-            act, complete_on=complete_on, outcome_event=outcome_event
+            act, complete_on=complete_on, outcome_event=outcome_event, max_items=max_items
         )
         waiter = self._waiters[action_id] = _Waiter()
         limit = self.action_timeout if timeout is not None and timeout < 0 else timeout
@@ -490,6 +537,7 @@ class AMIConnection:
         Each subscription buffers up to ``buffer`` events; see :mod:`trio_ami._subscription`
         for the ``overflow`` policies. The reader never waits for a subscriber.
         """
+        await trio.lowlevel.checkpoint()  # before registering: a cancel here leaves nothing
         self._check_open()
         subscription = Subscription(
             _Matcher(names, predicate),
@@ -498,7 +546,6 @@ class AMIConnection:
             on_close=self._forget_subscription,
         )
         self._subscriptions.append(subscription)
-        await trio.lowlevel.checkpoint()
         try:
             yield subscription
         finally:
@@ -533,7 +580,7 @@ class AMIConnection:
         priority: int | str | None = None,
         application: str | None = None,
         data: str | None = None,
-        timeout: float | None = None,
+        ring_timeout: float | None = None,
         caller_id: str | None = None,
         variables: Mapping[str, str] | None = None,
         account: str | None = None,
@@ -542,17 +589,25 @@ class AMIConnection:
         channel_id: str | None = None,
         other_channel_id: str | None = None,
         wait: bool = False,
+        timeout: float | None = -1.0,
         check: bool = True,
         extra: Mapping[str, HeaderValue] | None = None,
     ) -> ActionResult:
         """Originate a call to ``channel``, connected to ``context``/``exten``/``priority`` or to
-        ``application``/``data``. ``timeout`` is how long to ring, in seconds.
+        ``application``/``data``.
+
+        Two durations, both in seconds: ``ring_timeout`` is how long ``channel`` may ring before
+        the attempt fails (sent as ``Timeout``; Asterisk's default is 30 s), and ``timeout`` is
+        how long this call waits for its result before raising :class:`ActionTimeout`.
 
         With ``wait=True`` the call is queued (``Async: true``) and the result is complete when
         the ``OriginateResponse`` event reports the outcome (``result.outcome``: ``Response``
         Success or Failure, ``Reason``, ``Uniqueid``, ``Channel``); a failed outcome raises
-        :class:`ActionFailed` unless ``check=False``. Without it, the result is the server's
-        acknowledgement.
+        :class:`ActionFailed` unless ``check=False``. Its default ``timeout`` is the ring time
+        (``ring_timeout``, else 30 s) plus the connection's ``action_timeout``, so that a call
+        that rings to the end is still reported. Without ``wait``, the result is the server's
+        acknowledgement and the default ``timeout`` is the connection's ``action_timeout``.
+        ``None`` waits for ever.
         """
         if (application is None) == (exten is None):
             raise ValueError("originate to either exten (with context, priority) or application")
@@ -563,7 +618,7 @@ class AMIConnection:
             "Priority": priority,
             "Application": application,
             "Data": data,
-            "Timeout": None if timeout is None else int(timeout * 1000),
+            "Timeout": None if ring_timeout is None else round(ring_timeout * 1000),
             "CallerID": caller_id,
             "Account": account,
             "Codecs": ",".join(codecs) if codecs else None,
@@ -575,13 +630,13 @@ class AMIConnection:
         }
         if extra:
             headers.update(extra)
-        limit = self.action_timeout
-        if wait and limit is not None:
-            limit = max(limit, (timeout if timeout is not None else 30.0) + 30.0)
+        if wait and timeout is not None and timeout < 0 and self.action_timeout is not None:
+            ring = ASTERISK_RING_TIMEOUT if ring_timeout is None else ring_timeout
+            timeout = ring + self.action_timeout
         return await self.action(
             "Originate",
             headers,
-            timeout=limit,
+            timeout=timeout,
             check=check,
             outcome_event="OriginateResponse" if wait else None,
         )
@@ -706,18 +761,21 @@ async def wrap_ami_stream(
     action_timeout: float | None = 30.0,
     logoff_timeout: float = 2.0,
     protocol: ClientProtocol | None = None,
+    peer: str = "the server",
 ) -> AMIConnection:
-    """Log in over any trio stream and return the connection, its tasks in ``nursery``.
+    """Log in over any trio stream and return the connection, its task in ``nursery``.
 
-    Close it with :meth:`AMIConnection.aclose`. Raises :class:`AuthenticationError` if the login
-    is refused, :class:`AMIConnectionError` if the server does not answer within
-    ``login_timeout``, :class:`ConnectionClosed` if it hangs up first.
+    Close it with :meth:`AMIConnection.aclose` (or ``async with``); cancelling ``nursery``
+    closes it too, logging off first. ``peer`` names the server in error messages. Raises
+    :class:`AuthenticationError` if the login is refused and :class:`AMIConnectionError` if no
+    session could be had (see ``docs/client.md`` for each case); the stream is closed then.
     """
     connection = AMIConnection(
         stream,
         protocol or ClientProtocol(),
         action_timeout=action_timeout,
         logoff_timeout=logoff_timeout,
+        peer=peer,
     )
     await nursery.start(connection._run)
     try:
@@ -726,35 +784,6 @@ async def wrap_ami_stream(
         await connection.aclose()
         raise
     return connection
-
-
-async def _open_stream(
-    host: str,
-    port: int | None,
-    tls: bool | ssl.SSLContext | None,
-    connect_timeout: float,
-) -> trio.abc.Stream:
-    if port is None:
-        port = 5039 if tls else 5038
-    try:
-        with trio.fail_after(connect_timeout):
-            tcp = await trio.open_tcp_stream(host, port)
-            if not tls:
-                return tcp
-            context = tls if isinstance(tls, ssl.SSLContext) else ssl.create_default_context()
-            tls_stream = trio.SSLStream(tcp, context, server_hostname=host)
-            try:
-                await tls_stream.do_handshake()
-            except BaseException:
-                await trio.aclose_forcefully(tcp)
-                raise
-            return tls_stream
-    except trio.TooSlowError:
-        raise AMIConnectionError(
-            f"could not connect to {host}:{port} within {connect_timeout} s"
-        ) from None
-    except _TRANSPORT_ERRORS as exc:
-        raise AMIConnectionError(f"could not connect to {host}:{port}: {exc}") from exc
 
 
 async def connect_ami(
@@ -773,11 +802,16 @@ async def connect_ami(
     logoff_timeout: float = 2.0,
     protocol: ClientProtocol | None = None,
 ) -> AMIConnection:
-    """Connect and log in, running the connection's tasks in the caller's ``nursery``.
+    """Connect and log in, running the connection's task in the caller's ``nursery``.
 
-    Like :func:`open_ami`, but the caller closes it with :meth:`AMIConnection.aclose`.
+    Like :func:`open_ami`, but the caller closes it with :meth:`AMIConnection.aclose`, or by
+    cancelling ``nursery`` (the connection logs off first either way). When the server ends the
+    session, work waiting on the connection fails with :class:`ConnectionClosed`; nothing else
+    in ``nursery`` is cancelled (watch :meth:`AMIConnection.wait_closed` for that).
     """
-    stream = await _open_stream(host, port, tls, connect_timeout)
+    if port is None:
+        port = 5039 if tls else 5038
+    stream = await open_stream(host, port, tls, connect_timeout)
     return await wrap_ami_stream(
         nursery,
         stream,
@@ -789,24 +823,30 @@ async def connect_ami(
         action_timeout=action_timeout,
         logoff_timeout=logoff_timeout,
         protocol=protocol,
+        peer=f"{host}:{port}",
     )
 
 
-def _unwrap(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The one meaningful exception inside a nursery's group, or the group itself."""
-    leaves: list[BaseException] = []
+def _leaves(error: BaseException) -> list[BaseException]:
+    """The exceptions inside ``error``, groups flattened."""
+    if isinstance(error, BaseExceptionGroup):
+        return [leaf for inner in error.exceptions for leaf in _leaves(inner)]
+    return [error]
 
-    def walk(exc: BaseException) -> None:
-        if isinstance(exc, BaseExceptionGroup):
-            for inner in exc.exceptions:
-                walk(inner)
-        elif not isinstance(exc, trio.Cancelled):
-            leaves.append(exc)
 
-    walk(group)
-    if len(leaves) == 1:
-        return leaves[0]
-    return group
+def _only(kinds: tuple[type[BaseException], ...], error: BaseException) -> bool:
+    return all(isinstance(leaf, kinds) for leaf in _leaves(error))
+
+
+# What a block's tasks raise when the session ends under them.
+_LOSS = (ConnectionClosed, trio.Cancelled)
+
+
+async def _cancel_when_lost(connection: AMIConnection, body: trio.CancelScope) -> None:
+    await connection.wait_closed()
+    ending = connection.ending
+    if ending is not None and not ending.clean:
+        body.cancel()
 
 
 @asynccontextmanager
@@ -835,35 +875,78 @@ async def open_ami(
     the secret never crosses the wire) or ``"plain"``. ``events`` sets the event mask at login.
     ``protocol`` lets you pass a configured :class:`ClientProtocol` (limits, list actions).
 
-    Errors are trio-ami's own, never an exception group: :class:`AMIConnectionError` when the
-    server cannot be reached, :class:`AuthenticationError` when the login is refused.
+    What comes out of the block (``docs/client.md`` lists every case):
+
+    - no session could be had: :class:`AMIConnectionError`, or :class:`AuthenticationError`
+      when the login was refused;
+    - the session ends under the running block (the server closed, the link broke, a protocol
+      error): the block is cancelled and one :class:`ConnectionClosed` comes out, whose
+      ``ending``, message and ``__cause__`` say why, however many tasks were waiting on it;
+    - the block's own exceptions pass through as they are (a group the block's nursery raised
+      stays that group), and cancelling the block gives a plain ``trio.Cancelled``.
+
+    The library never adds an exception group of its own.
     """
+    error: BaseException | None = None
+    connection: AMIConnection | None = None
+    body = trio.CancelScope()
     try:
         async with trio.open_nursery() as nursery:
-            connection = await connect_ami(
-                nursery,
-                host,
-                port,
-                username=username,
-                secret=secret,
-                auth=auth,
-                tls=tls,
-                events=events,
-                connect_timeout=connect_timeout,
-                login_timeout=login_timeout,
-                action_timeout=action_timeout,
-                logoff_timeout=logoff_timeout,
-                protocol=protocol,
-            )
-            # From here on only aclose() stops the connection's tasks, so that the goodbye it
-            # sends still goes through when the block is cancelled (aclose bounds the wait).
-            connection._scope.shield = True
+            # Nothing is raised inside the nursery, which would wrap it in a group: errors are
+            # kept and raised once the nursery is done.
             try:
-                yield connection
-            finally:
+                connection = await connect_ami(
+                    nursery,
+                    host,
+                    port,
+                    username=username,
+                    secret=secret,
+                    auth=auth,
+                    tls=tls,
+                    events=events,
+                    connect_timeout=connect_timeout,
+                    login_timeout=login_timeout,
+                    action_timeout=action_timeout,
+                    logoff_timeout=logoff_timeout,
+                    protocol=protocol,
+                )
+            except BaseException as exc:
+                error = exc
+            else:
+                nursery.start_soon(_cancel_when_lost, connection, body)
+                try:
+                    with body:
+                        yield connection
+                except BaseException as exc:
+                    error = exc
                 await connection.aclose()
     except BaseExceptionGroup as group:
-        error = _unwrap(group)
-        if error is group:
+        # The nursery holds only the connection's own tasks, which raise nothing but the
+        # Cancelled of a cancelled block: that comes out plain. Anything else is a bug of
+        # trio-ami's own, shown whole.
+        if not _only((trio.Cancelled,), group):
             raise
-        raise error from error.__cause__  # keeps the cause, hides the group
+        if error is None:
+            error = _leaves(group)[0]
+    if connection is not None:
+        error = _block_outcome(connection, body, error)
+    if error is not None:
+        raise error
+
+
+def _block_outcome(
+    connection: AMIConnection, body: trio.CancelScope, error: BaseException | None
+) -> BaseException | None:
+    """What ``open_ami`` raises, given how the block ended and how the session ended."""
+    ending = connection.ending
+    if ending is None or ending.clean or (error is not None and not _only(_LOSS, error)):
+        return error  # the session was not lost, or the block failed in its own way
+    cancelled = (
+        [leaf for leaf in _leaves(error) if isinstance(leaf, trio.Cancelled)] if error else []
+    )
+    if cancelled and trio.current_effective_deadline() == -math.inf:
+        return cancelled[0]  # the block is cancelled from outside as well: that wins
+    if error is None and not body.cancelled_caught:
+        return None  # the block was done before it noticed
+    # The block was cancelled because the session ended, or its tasks failed with it.
+    return connection.closed_error()

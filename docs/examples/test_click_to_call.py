@@ -21,7 +21,7 @@ async def click_to_call(ami: trio_ami.AMIConnection, agent: str, customer: str) 
         priority=1,
         caller_id=f"Click to call <{customer}>",
         variables={"CLICK_TO_CALL": "1"},
-        timeout=20,
+        ring_timeout=20,
         wait=True,
     )
     assert result.outcome is not None

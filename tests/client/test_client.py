@@ -85,7 +85,7 @@ async def test_refused_connection_is_our_connection_error() -> None:
 
 async def test_a_server_that_is_not_ami(server: FakeAMIServer, address: tuple[str, int]) -> None:
     server.banner = b"HTTP/1.1 400 Bad Request\r\n\r\n"
-    with pytest.raises(ConnectionClosed) as caught:
+    with pytest.raises(AMIConnectionError, match="not an Asterisk Manager Interface") as caught:
         async with connect(address):
             pass
     assert isinstance(caught.value.__cause__, trio_ami.RemoteProtocolError)
@@ -98,7 +98,7 @@ async def test_silent_server_times_out_the_login() -> None:
     async with trio.open_nursery() as nursery:
         listeners = await nursery.start(partial(trio.serve_tcp, silent, 0, host="127.0.0.1"))
         port = listeners[0].socket.getsockname()[1]
-        with pytest.raises(AMIConnectionError, match="no login answer"):
+        with pytest.raises(AMIConnectionError, match="no banner from 127.0.0.1:.* within 0.2 s"):
             async with trio_ami.open_ami(
                 "127.0.0.1", port, username="a", secret="b", login_timeout=0.2
             ):

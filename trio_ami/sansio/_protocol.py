@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import attrs
 
-from ._actions import Action
+from ._actions import _CREDENTIALS, _MASK, Action
 from ._auth import md5_key
 from ._errors import (
     AMIError,
@@ -340,8 +340,9 @@ def _md5_login(headers: Sequence[tuple[str, str]], key: str) -> Action:
 
 
 def _without_secret(action: Action) -> Action:
-    """``action`` with its ``Secret`` masked: what the protocol keeps and may hand out."""
-    headers = [(k, "********" if k.lower() == "secret" else v) for k, v in action.headers]
+    """``action`` with its ``Secret`` (plain) or ``Key`` (MD5, derived from the secret) masked:
+    what the protocol keeps and may hand out."""
+    headers = [(k, _MASK if k.lower() in _CREDENTIALS else v) for k, v in action.headers]
     return Action(action.name, headers, action_id=action.action_id)
 
 
@@ -543,7 +544,7 @@ class ClientProtocol:
             raise LocalProtocolError(f"max_items must be positive, not {max_items}")
         purpose = Input.SEND_LOGOFF if folded == "logoff" else Input.SEND_ACTION
         list_end = complete_on or self._list_actions.get(folded)
-        return self._send(action, purpose, list_end, outcome_event, stream, max_items)
+        return self._send(action, purpose, list_end, outcome_event, stream, max_items=max_items)
 
     def _send(
         self,
@@ -552,8 +553,8 @@ class ClientProtocol:
         complete_on: str | None = None,
         outcome_event: str | None = None,
         stream: bool = False,
-        max_items: int | None = None,
         *,
+        max_items: int | None = None,
         transition: bool = True,
     ) -> tuple[str, bytes]:
         # Nothing changes, not even the ActionID counter, until the action may be sent.
@@ -630,7 +631,8 @@ class ClientProtocol:
                     break
                 self._handle_messages(messages)
         except RemoteProtocolError as exc:
-            self._terminate(Input.BROKEN_STREAM, Ending.PROTOCOL_ERROR, f"protocol error: {exc}", exc)
+            reason = f"protocol error: {exc}"
+            self._terminate(Input.BROKEN_STREAM, Ending.PROTOCOL_ERROR, reason, exc)
             return
         if not data and self._state not in (State.CLOSED, State.ERROR):
             self._terminate(
@@ -737,7 +739,9 @@ class ClientProtocol:
         key = md5_key(challenge, self._login_secret or "", self.encoding)
         self._login_secret = None
         login = _md5_login(self._login_headers, key)
-        self._outgoing += self._send(login, Input.SEND_LOGIN, transition=False)[1]
+        action_id, data = self._send(login, Input.SEND_LOGIN, transition=False)
+        self._pending[action_id].action = _without_secret(self._pending[action_id].action)
+        self._outgoing += data
 
     def _login_answered(self, pending: _Pending, response: Response) -> None:
         self._pending.pop(pending.action.action_id or "", None)
