@@ -9,7 +9,8 @@ from collections.abc import Callable, Mapping
 import pytest
 from sansio_helpers import parse
 
-from trio_ami.sansio import Event, Message, PacketParser, Response, message_from_text
+from trio_ami.sansio import Banner, Event, Message, PacketParser, Response, message_from_text
+from trio_ami.sansio._messages import ascii_int
 
 TEXT = (
     "Event: Newchannel\n"
@@ -424,3 +425,47 @@ def test_names_are_right_however_often_they_are_read() -> None:
     assert b"Event: " + long_name.encode() + b"\r\n" not in _messages._NAMES
     assert b"Event: Hangup\r\n" in _messages._NAMES
     assert Event("Privilege: call\nEvent: Late").name == "Late"  # not the first line
+
+
+# -- numbers read from the wire -------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("version", "info"),
+    [
+        ("11.²", (11,)),  # isdigit() is true for "²", int() refuses it
+        ("11.0.²", (11, 0)),
+        ("²", ()),
+        ("٣.1", ()),  # int() reads Arabic-Indic digits: no peer means them as a version
+        ("11.0.0", (11, 0, 0)),
+        ("11. 1", (11,)),
+        ("11.+1", (11,)),
+        (f"11.{'9' * 5000}", (11,)),  # int() refuses more than 4300 digits
+    ],
+)
+def test_banner_version_info_reads_ascii_digits_only(version: str, info: tuple[int, ...]) -> None:
+    banner = Banner(text=f"Asterisk Call Manager/{version}", product="x", version=version)
+    assert banner.version_info == info
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("0", 0),
+        ("42", 42),
+        ("007", 7),
+        ("9" * 64, int("9" * 64)),
+        ("9" * 65, None),
+        ("", None),
+        ("²", None),
+        ("1²", None),
+        ("٣", None),
+        ("\uff11", None),  # fullwidth digit one
+        (" 3", None),
+        ("3 ", None),
+        ("+3", None),
+        ("-3", None),
+        ("3.0", None),
+        ("1_000", None),
+    ],
+)
+def test_ascii_int(text: str, number: int | None) -> None:
+    assert ascii_int(text) == number

@@ -911,6 +911,50 @@ async def test_hangup_redirect_and_channel_variables() -> None:
         assert server.live_channels() == []
 
 
+async def test_numbers_from_a_client_are_ascii_digits_only() -> None:
+    # "²" passes str.isdigit() but int() refuses it; int() reads "٣", which Asterisk does not.
+    simulator = PBXSimulator(seed=5, ring_time=(0.01, 0.02))
+    async with serving(simulator=simulator) as (server, connect):
+        client = await connect()
+        for mask in ("²", "٣", "1²"):
+            events = await client.call("Events", {"EventMask": mask})
+            assert (events.name, events["Events"]) == ("Success", "Off")
+        hangup = await client.call("Hangup", {"Channel": "PJSIP/1-1", "Cause": "²"})
+        assert hangup["Message"] == "No such channel"
+        await client.call(
+            "Originate", {"Channel": "PJSIP/105", "Application": "Wait", "Data": "60"}
+        )
+        [channel] = server.live_channels()
+        redirect = {"Channel": channel.name, "Context": "c", "Exten": "1", "Priority": "1"}
+        extra = {"ExtraChannel": channel.name, "ExtraContext": "d", "ExtraExten": "2"}
+        for bad in ("²", "٣", "1²"):
+            answer = await client.call("Redirect", {**redirect, "Priority": bad})
+            assert answer["Message"] == "Priority is invalid"
+            answer = await client.call("Redirect", {**redirect, **extra, "ExtraPriority": bad})
+            assert answer["Message"] == "ExtraPriority is invalid"
+        originate = {"Channel": "PJSIP/106", "Context": "test", "Exten": "100", "Priority": "1"}
+        for key, message in (("Priority", "Invalid priority"), ("Timeout", "Invalid timeout")):
+            for bad in ("²", "٣", "x1"):
+                answer = await client.call("Originate", {**originate, key: bad})
+                assert answer["Message"] == message
+        # A priority is read as Asterisk's sscanf("%d") reads it: " 2nd" is 2.
+        answer = await client.call("Originate", {**originate, "Priority": " 2nd"})
+        assert answer["Message"] == "Originate successfully queued"
+        [placed] = [ch for ch in server.live_channels() if ch.name.startswith("PJSIP/106-")]
+        assert placed.priority == 2
+        # A Wait that is no time at all: the call lasts a simulated talk time instead.
+        for data in ("inf", "nan", "-5", "1e400"):
+            local = {"Channel": "Local/300@test", "Application": "Wait", "Data": data}
+            answer = await client.call("Originate", local)
+            assert answer["Message"] == "Originate successfully queued"
+        assert server.handler_errors == []
+
+
+def test_a_version_that_is_not_ascii_digits_stops_at_them() -> None:
+    assert not FakeAMIServer(ami_version="11.²").legacy_command
+    assert FakeAMIServer(ami_version="2.²").legacy_command
+
+
 async def test_dual_redirect_and_status_of_one_channel() -> None:
     simulator = PBXSimulator(seed=6, ring_time=(0.01, 0.02))
     async with serving(simulator=simulator) as (server, connect):

@@ -18,7 +18,15 @@ from typing import Any, ClassVar, TypeVar, overload
 
 import attrs
 
-__all__ = ["Banner", "Event", "Message", "Response", "message_from_text", "with_encoding"]
+__all__ = [
+    "Banner",
+    "Event",
+    "Message",
+    "Response",
+    "ascii_int",
+    "message_from_text",
+    "with_encoding",
+]
 
 _T = TypeVar("_T")
 _M = TypeVar("_M", bound="Message")
@@ -38,6 +46,22 @@ _NAME_MEMO_LENGTH = 80
 # may look up arbitrary keys.
 _NEEDLES: dict[str, bytes] = {}
 _NEEDLES_MAX = 1024
+
+
+# No count on the wire is longer; int() refuses far longer ones (4300 digits) with ValueError.
+_MAX_DIGITS = 64
+
+
+def ascii_int(text: str) -> int | None:
+    """``text`` as an integer if it is ASCII decimal digits only (``"42"``), else ``None``.
+
+    Every number read from the wire goes through here. ``str.isdigit()`` also accepts ``"²"``,
+    which ``int()`` then refuses, and ``int()`` reads ``"٣"``, ``" 3"`` or ``"+3"``: no peer
+    means any of them as a number. More than 64 digits is no number either.
+    """
+    if text.isascii() and text.isdigit() and len(text) <= _MAX_DIGITS:
+        return int(text)
+    return None
 
 
 def _needle(key: str) -> bytes:
@@ -398,9 +422,10 @@ class Banner:
         """The version as integers, for comparisons: ``(2, 10, 6)``; non-numeric parts stop it."""
         parts: list[int] = []
         for part in self.version.split("."):
-            if not part.isdigit():
+            number = ascii_int(part)
+            if number is None:
                 break
-            parts.append(int(part))
+            parts.append(number)
         return tuple(parts)
 
 

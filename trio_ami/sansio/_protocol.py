@@ -32,7 +32,7 @@ from ._errors import (
     LocalProtocolError,
     RemoteProtocolError,
 )
-from ._messages import Banner, Event, Message, Response
+from ._messages import Banner, Event, Message, Response, ascii_int
 from ._parser import (
     DEFAULT_MAX_HEADERS,
     DEFAULT_MAX_LINE_LENGTH,
@@ -185,8 +185,7 @@ class ActionResult:
         """The ``ListItems`` count the server announced at the end of the list, if any."""
         if self.complete is None:
             return None
-        count = self.complete.get("ListItems", "")
-        return int(count) if count.isdigit() else None
+        return ascii_int(self.complete.get("ListItems", ""))
 
     @property
     def items_match(self) -> bool:

@@ -16,8 +16,15 @@ from typing import TYPE_CHECKING
 import trio
 
 from ..sansio import Message
+from ..sansio._messages import ascii_int
 from ._filters import EventFilter, FilterError
-from ._wire import PRIVILEGE_CLASSES, event_mask_from_text, parse_callerid, version_info
+from ._wire import (
+    PRIVILEGE_CLASSES,
+    event_mask_from_text,
+    leading_int,
+    parse_callerid,
+    version_info,
+)
 
 if TYPE_CHECKING:
     from ._server import FakeAMIServer, FakeSession
@@ -48,7 +55,7 @@ def _true(value: str | None) -> bool:
 
 
 def _is_int(value: str) -> bool:
-    return bool(re.fullmatch(r"\s*[+-]?\d+.*", value))
+    return leading_int(value) is not None
 
 
 def _old_asterisk(server: FakeAMIServer) -> bool:
@@ -492,10 +499,9 @@ async def action_hangup(session: FakeSession, action: Message) -> None:
     if not name:
         session.send_error(action, "No channel specified")
         return
-    cause_text = action.get("Cause") or ""
-    cause = 0
-    if cause_text:
-        cause = int(cause_text) if cause_text.isdigit() and int(cause_text) <= 127 else 0
+    cause = ascii_int(action.get("Cause") or "")
+    if cause is None or cause > 127:
+        cause = 0
     simulator = server.simulator
     if not name.startswith("/"):
         channel = server.find_channel(name)
@@ -540,13 +546,15 @@ async def action_redirect(session: FakeSession, action: Message) -> None:
         if not fields[key]:
             session.send_error(action, message)
             return
-    if not fields["Priority"].strip().isdigit() or int(fields["Priority"]) < 1:
+    priority = ascii_int(fields["Priority"].strip())
+    if priority is None or priority < 1:
         session.send_error(action, "Priority is invalid")
         return
     extra_name = action.get("ExtraChannel") or ""
     extra_context = action.get("ExtraContext") or ""
     extra_exten = action.get("ExtraExten") or ""
     extra_priority = action.get("ExtraPriority") or ""
+    extra_number = priority
     if extra_name and extra_context:
         if not extra_exten:
             session.send_error(action, "ExtraExten not specified")
@@ -554,9 +562,11 @@ async def action_redirect(session: FakeSession, action: Message) -> None:
         if not extra_priority:
             session.send_error(action, "ExtraPriority not specified")
             return
-        if not extra_priority.strip().isdigit() or int(extra_priority) < 1:
+        number = ascii_int(extra_priority.strip())
+        if number is None or number < 1:
             session.send_error(action, "ExtraPriority is invalid")
             return
+        extra_number = number
     channel = server.find_channel(fields["Channel"])
     simulator = server.simulator
     if channel is None or simulator is None:
@@ -564,18 +574,18 @@ async def action_redirect(session: FakeSession, action: Message) -> None:
         return
     if not extra_name:
         session.send_ack(action, "Redirect successful")
-        simulator.redirect(channel, fields["Context"], fields["Exten"], int(fields["Priority"]))
+        simulator.redirect(channel, fields["Context"], fields["Exten"], priority)
         return
     extra = server.find_channel(extra_name)
     if extra is None:
         session.send_error(action, f"ExtraChannel does not exist: {extra_name}")
         return
     session.send_ack(action, "Dual Redirect successful")
-    simulator.redirect(channel, fields["Context"], fields["Exten"], int(fields["Priority"]))
+    simulator.redirect(channel, fields["Context"], fields["Exten"], priority)
     if extra_context:
-        simulator.redirect(extra, extra_context, extra_exten, int(extra_priority))
+        simulator.redirect(extra, extra_context, extra_exten, extra_number)
     else:
-        simulator.redirect(extra, fields["Context"], fields["Exten"], int(fields["Priority"]))
+        simulator.redirect(extra, fields["Context"], fields["Exten"], priority)
 
 
 # -- Originate ------------------------------------------------------------------------------------

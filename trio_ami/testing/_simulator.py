@@ -30,12 +30,21 @@ import trio
 
 from ..sansio import Event, Message
 from ._builtins import originate_response
-from ._wire import CAUSE_TEXT, CHANNEL_STATE_DESC, EVENT_CLASSES, parse_callerid, privilege_text
+from ._wire import (
+    CAUSE_TEXT,
+    CHANNEL_STATE_DESC,
+    EVENT_CLASSES,
+    leading_int,
+    parse_callerid,
+    privilege_text,
+)
 
 if TYPE_CHECKING:
     from ._server import FakeAMIServer
 
 __all__ = ["OUTCOMES", "PBXSimulator", "SimChannel"]
+
+_MAX_WAIT = 365 * 24 * 3600.0  # longest Wait a call simulates, in seconds
 
 #: How a simulated call ends: answered, not answered in time, callee busy, no route, or the
 #: caller hanging up while it rings.
@@ -805,9 +814,11 @@ class PBXSimulator:
     def _run_time(self, rng: random.Random, action: Message) -> float:
         if (action.get("Application") or "").lower() == "wait":
             try:
-                return float(action.get("Data") or "")
+                seconds = float(action.get("Data") or "")
             except ValueError:
-                pass
+                seconds = -1.0
+            if 0 <= seconds < _MAX_WAIT:  # not "inf", "nan" or "-5", whatever a client sends
+                return seconds
         return rng.uniform(*self.talk_time)
 
     async def _originate_local(
@@ -936,7 +947,8 @@ class PBXSimulator:
             channel.application = action.get("Application") or ""
             channel.app_data = action.get("Data") or ""
         else:
-            channel.priority = int((action.get("Priority") or "1").strip() or "1")
+            priority = leading_int(action.get("Priority") or "")
+            channel.priority = 1 if priority is None else priority
             channel.application, channel.app_data = "Wait", str(max(1, int(run_time)))
         self._newexten(channel)
         if await self._pause(call, run_time):

@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
+from ..sansio._messages import ascii_int
+
 __all__ = [
     "ALL_CLASSES",
     "CAUSE_TEXT",
@@ -17,6 +19,7 @@ __all__ = [
     "class_names",
     "event_mask_from_text",
     "header_pairs",
+    "leading_int",
     "packet_text",
     "parse_callerid",
     "parse_privilege",
@@ -191,8 +194,9 @@ def event_mask_from_text(value: str) -> int | None:
     text = value.strip()
     if not text:
         return None
-    if text.isdigit():
-        return int(text)
+    number = ascii_int(text)
+    if number is not None:
+        return number
     folded = text.lower()
     if folded in _FALSE_WORDS:
         return 0
@@ -218,6 +222,7 @@ def packet_text(pairs: Iterable[tuple[str, str]]) -> str:
     return "".join([f"{key}: {value}\r\n" for key, value in pairs]) + "\r\n"
 
 
+_PHONE_CHARS = frozenset("0123456789+*#-() ")
 _ANGLE = re.compile(r"^(.*?)<([^>]*)>\s*$")
 
 
@@ -234,8 +239,8 @@ def parse_callerid(text: str) -> tuple[str, str]:
         if len(name) >= 2 and name[0] == name[-1] == '"':
             name = name[1:-1]
         return name, match.group(2).strip()
-    if text and all(ch.isdigit() or ch in "+*#-() " for ch in text):
-        return "", "".join(ch for ch in text if ch.isdigit() or ch in "+*#")
+    if text and all(ch in _PHONE_CHARS for ch in text):
+        return "", "".join(ch for ch in text if ch in _PHONE_CHARS and ch not in "-() ")
     return text.strip('"'), ""
 
 
@@ -243,10 +248,26 @@ def version_info(version: str) -> tuple[int, ...]:
     """``"2.10.6"`` -> ``(2, 10, 6)``; parsing stops at the first non-numeric part."""
     parts: list[int] = []
     for part in version.split("."):
-        if not part.isdigit():
+        number = ascii_int(part)
+        if number is None:
             break
-        parts.append(int(part))
+        parts.append(number)
     return tuple(parts)
+
+
+_LEADING_INT = re.compile(r"\s*([+-]?)([0-9]+)", re.ASCII)
+
+
+def leading_int(text: str) -> int | None:
+    """The integer ``text`` starts with, as Asterisk's ``sscanf(text, "%d")`` reads it: spaces,
+    a sign, ASCII digits, then anything (``" 2nd"`` is 2); ``None`` if it starts with none."""
+    match = _LEADING_INT.match(text)
+    if match is None:
+        return None
+    number = ascii_int(match.group(2))
+    if number is None:
+        return None
+    return -number if match.group(1) == "-" else number
 
 
 def header_pairs(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
