@@ -129,7 +129,8 @@ def _connection_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls", action="store_true", help="connect with TLS (port 5039)")
 
 
-def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The top-level parser, and the parser of each subcommand by name."""
     parser = argparse.ArgumentParser(prog="trio-ami", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="what", required=True)
     demo = commands.add_parser("demo", help="run the client against a simulated PBX")
@@ -146,7 +147,23 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     command = commands.add_parser("command", help="run a CLI command and print its output")
     _connection_args(command)
     command.add_argument("command")
-    return parser.parse_args(argv)
+    return parser, {"demo": demo, "events": events, "action": action, "command": command}
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser, subparsers = _parsers()
+    if argv and argv[0] in subparsers:
+        # Intermixed, so that positionals may follow options (`events HOST -u admin Hangup`):
+        # argparse's subcommands parse the plain way, where `host` and `names` are taken
+        # together at HOST, leaving nothing for `Hangup`.
+        args = subparsers[argv[0]].parse_intermixed_args(argv[1:])
+        args.what = argv[0]
+        bad = [item for item in getattr(args, "headers", ()) if "=" not in item]
+        if bad:  # before connecting, not after
+            subparsers[argv[0]].error(f"headers are Key=Value, not {bad[0]!r}")
+        return args
+    return parser.parse_args(argv)  # --help, or an error that says what is wrong
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -172,11 +189,9 @@ async def _run(args: argparse.Namespace) -> int:
             for line in await ami.command(args.command):
                 print(line)
         else:
-            headers = [tuple(item.split("=", 1)) for item in args.headers]
-            if any(len(pair) != 2 for pair in headers):
-                print("trio-ami: headers are Key=Value", file=sys.stderr)
-                return 2
-            result = await ami.action(args.action, [(k, v) for k, v in headers], check=False)
+            pairs = [item.split("=", 1) for item in args.headers]
+            headers = [(key, value) for key, value in pairs]
+            result = await ami.action(args.action, headers, check=False)
             _print_result(result)
             return 0 if result.success else 1
     return 0

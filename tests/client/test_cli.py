@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
 import pytest
 import trio
@@ -75,3 +77,90 @@ async def test_command_and_action_against_a_server() -> None:
         assert "AuthenticationError" in done.stderr.decode()
         done = await run_cli("command", host, "-p", str(port), "-u", "admin", "x", secret=None)
         assert done.returncode == 2
+
+
+@asynccontextmanager
+async def cli_process(*args: str, secret: str | None = "s3cret") -> AsyncIterator[trio.Process]:
+    """The CLI as a real process whose stdout and stderr are pipes; killed at the end."""
+    env = dict(os.environ)
+    env.pop("AMI_SECRET", None)
+    if secret is not None:
+        env["AMI_SECRET"] = secret
+    process = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "trio_ami", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+        with trio.CancelScope(shield=True):
+            await process.wait()
+            for stream in (process.stdout, process.stderr):
+                if stream is not None:
+                    await stream.aclose()
+
+
+async def read_all(stream: trio.abc.ReceiveStream | None) -> bytes:
+    assert stream is not None
+    data = b""
+    with trio.fail_after(20):
+        while chunk := await stream.receive_some():
+            data += chunk
+    return data
+
+
+async def pump(server: FakeAMIServer, events: Sequence[tuple[str, dict[str, str]]]) -> None:
+    """Push ``events`` over and over: the client may not have subscribed yet."""
+    while True:
+        for name, headers in events:
+            server.push_event(name, headers)
+        await trio.sleep(0.05)
+
+
+async def read_until(
+    process: trio.Process,
+    marker: bytes,
+    server: FakeAMIServer | None = None,
+    events: Sequence[tuple[str, dict[str, str]]] = (),
+) -> bytes:
+    """Read stdout until ``marker`` shows up (or EOF), pushing ``events`` all the while."""
+    assert process.stdout is not None
+    data = b""
+    async with trio.open_nursery() as nursery:
+        if server is not None:
+            nursery.start_soon(pump, server, events)
+        with trio.fail_after(20):
+            while marker not in data:
+                chunk = await process.stdout.receive_some()
+                if not chunk:
+                    break
+                data += chunk
+        nursery.cancel_scope.cancel()
+    return data
+
+
+NEWCHANNEL = ("Newchannel", {"Channel": "PJSIP/100-00000001", "ChannelStateDesc": "Ring"})
+HANGUP = ("Hangup", {"Channel": "PJSIP/100-00000001", "Cause": "16", "Cause-txt": "Normal"})
+
+
+async def test_events_takes_names_after_the_options() -> None:
+    server = FakeAMIServer(users={"admin": "s3cret"})
+    async with server.listen_tcp() as (host, port):
+        async with cli_process("events", host, "-p", str(port), "-u", "admin", "Hangup") as cli:
+            out = await read_until(cli, b"\n", server, [NEWCHANNEL, HANGUP])
+            cli.kill()
+            err = await read_all(cli.stderr)
+    assert b"Hangup" in out, err.decode()
+    assert b"Newchannel" not in out
+
+
+async def test_action_headers_are_checked_before_connecting() -> None:
+    # Nothing listens on port 1: a complaint about the headers means they were checked first.
+    done = await run_cli("action", "127.0.0.1", "-p", "1", "-u", "admin", "Getvar", "Variable")
+    assert done.returncode == 2
+    assert "Key=Value, not 'Variable'" in done.stderr.decode()
