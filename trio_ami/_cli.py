@@ -23,7 +23,14 @@ import trio
 from ._connection import AMIConnection, open_ami
 from .sansio import ActionResult, AMIError, Message
 
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup
+
 __all__ = ["format_event", "main"]
+
+# 128 + SIGPIPE: the status a shell reports for a process that SIGPIPE killed (`yes | head`).
+_EXIT_BROKEN_PIPE = 141
+_EXIT_INTERRUPTED = 130  # 128 + SIGINT
 
 # Headers worth a glance after the channel and caller, in the order they are shown.
 _DETAIL_KEYS = (
@@ -197,12 +204,37 @@ async def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _leaves(error: BaseException) -> list[BaseException]:
+    """The exceptions inside nested groups (a nursery's), without trio's Cancelled."""
+    if isinstance(error, BaseExceptionGroup):
+        return [leaf for inner in error.exceptions for leaf in _leaves(inner)]
+    return [] if isinstance(error, trio.Cancelled) else [error]
+
+
+def _stdout_gone() -> int:
+    # Python flushes stdout once more on the way out, which would raise again and print
+    # "Exception ignored ... BrokenPipeError": give that flush somewhere to go.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return _EXIT_BROKEN_PIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); the exit status."""
     args = _parse_args(argv)
     try:
-        return trio.run(_run, args)
-    except KeyboardInterrupt:
-        return 130
-    except AMIError as exc:
-        print(f"trio-ami: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+        status = trio.run(_run, args)
+        sys.stdout.flush()  # a reader that went away shows here, not at exit
+    except BaseException as error:
+        # KeyboardInterrupt and BrokenPipeError may come wrapped in a nursery's group.
+        leaves = _leaves(error) or [error]
+        if all(isinstance(leaf, KeyboardInterrupt) for leaf in leaves):
+            return _EXIT_INTERRUPTED
+        if all(isinstance(leaf, BrokenPipeError) for leaf in leaves):
+            return _stdout_gone()
+        if len(leaves) == 1 and isinstance(leaves[0], AMIError):
+            print(f"trio-ami: {type(leaves[0]).__name__}: {leaves[0]}", file=sys.stderr)
+            return 1
+        raise
+    return status

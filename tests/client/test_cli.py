@@ -164,3 +164,32 @@ async def test_action_headers_are_checked_before_connecting() -> None:
     done = await run_cli("action", "127.0.0.1", "-p", "1", "-u", "admin", "Getvar", "Variable")
     assert done.returncode == 2
     assert "Key=Value, not 'Variable'" in done.stderr.decode()
+
+
+async def test_output_cut_short_by_a_closed_pipe_ends_quietly() -> None:
+    # `trio-ami demo | head`: the reader goes away while the demo is still printing.
+    async with cli_process("demo", "--duration", "10", "--calls-per-second", "50") as cli:
+        assert cli.stdout is not None
+        await read_until(cli, b"\n")
+        await cli.stdout.aclose()
+        err = await read_all(cli.stderr)
+        await cli.wait()
+    assert b"Traceback" not in err and b"BrokenPipe" not in err, err.decode()
+    assert cli.returncode == 141
+
+
+async def test_events_into_a_closed_pipe_ends_quietly() -> None:
+    # `trio-ami events ... | head -1`
+    server = FakeAMIServer(users={"admin": "s3cret"})
+    async with server.listen_tcp() as (host, port):
+        async with cli_process("events", host, "-p", str(port), "-u", "admin") as cli:
+            assert cli.stdout is not None
+            await read_until(cli, b"\n", server, [NEWCHANNEL])
+            await cli.stdout.aclose()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(pump, server, [NEWCHANNEL, HANGUP])
+                err = await read_all(cli.stderr)
+                await cli.wait()
+                nursery.cancel_scope.cancel()
+    assert b"Traceback" not in err and b"BrokenPipe" not in err, err.decode()
+    assert cli.returncode == 141
