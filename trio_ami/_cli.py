@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import trio
 
 from ._connection import AMIConnection, open_ami
-from .sansio import ActionResult, AMIError, Message
+from .sansio import ActionFailed, ActionResult, AMIError, Message
 
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup
@@ -193,8 +193,7 @@ async def _run(args: argparse.Namespace) -> int:
                 async for event in stream:
                     print(format_event(event), flush=True)
         elif args.what == "command":
-            for line in await ami.command(args.command):
-                print(line)
+            return await _command(ami, args.command)
         else:
             pairs = [item.split("=", 1) for item in args.headers]
             headers = [(key, value) for key, value in pairs]
@@ -202,6 +201,36 @@ async def _run(args: argparse.Namespace) -> int:
             _print_result(result)
             return 0 if result.success else 1
     return 0
+
+
+async def _command(ami: AMIConnection, command: str) -> int:
+    try:
+        lines = await ami.command(command)
+    except ActionFailed as error:
+        # Asterisk 14 and later: `Response: Error`, with what the CLI printed as Output.
+        result = error.result
+        lines = result.output if isinstance(result, ActionResult) else []
+        if not lines:
+            raise  # nothing from the CLI: the error's own message says it
+        for line in lines:
+            print(line, file=sys.stderr)
+        return 1
+    if _refused(lines):
+        # Asterisk 13 and older answer `Response: Follows` whatever the command.
+        for line in lines:
+            print(line, file=sys.stderr)
+        return 1
+    for line in lines:
+        print(line)
+    return 0
+
+
+def _refused(lines: Sequence[str]) -> bool:
+    """Whether the output is the CLI's own answer to a command it does not know."""
+    return bool(lines) and (
+        lines[0].startswith("No such command '")
+        and lines[0].endswith("for other possible commands)")
+    )
 
 
 def _leaves(error: BaseException) -> list[BaseException]:

@@ -193,3 +193,22 @@ async def test_events_into_a_closed_pipe_ends_quietly() -> None:
                 nursery.cancel_scope.cancel()
     assert b"Traceback" not in err and b"BrokenPipe" not in err, err.decode()
     assert cli.returncode == 141
+
+
+@pytest.mark.parametrize("ami_version", ["11.0.0", "2.10.0"], ids=["asterisk22", "asterisk13"])
+async def test_command_asterisk_refuses_shows_its_text(ami_version: str) -> None:
+    # Asterisk >= 14 answers Response: Error with the text in Output: lines; Asterisk <= 13
+    # answers Response: Follows whatever the command, with the text as its output.
+    server = FakeAMIServer(users={"admin": "s3cret"}, ami_version=ami_version)
+    server.commands["show something"] = "line one\nline: two\n"
+    async with server.listen_tcp() as (host, port):
+        login = (host, "-p", str(port), "-u", "admin")
+        done = await run_cli("command", *login, "core show nonsense")
+        assert done.returncode == 1
+        assert done.stdout == b""
+        err = done.stderr.decode()
+        assert "No such command 'core show nonsense'" in err
+        assert "Traceback" not in err
+        done = await run_cli("command", *login, "show something")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.decode().splitlines() == ["line one", "line: two"]
