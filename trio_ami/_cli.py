@@ -32,37 +32,155 @@ __all__ = ["format_event", "main"]
 _EXIT_BROKEN_PIPE = 141
 _EXIT_INTERRUPTED = 130  # 128 + SIGINT
 
-# Headers worth a glance after the channel and caller, in the order they are shown.
+# The one-line format: the channel (or device, peer, parked call) in a column with its state
+# and caller, then these headers where present, in this order: what the event is about besides
+# a channel (a queue member, a contact, a registration, ...), where the call is going and with
+# whom, and then the new state and its reason.
+_COLUMN_KEYS = ("Channel", "Device", "Peer", "ParkeeChannel", "TransfererChannel")
 _DETAIL_KEYS = (
+    # Queues and their members (Asterisk 1.8 to 11 call the member's interface Location).
+    "Queue",
+    "MemberName",
+    "Interface",
+    "Location",
+    # PJSIP contacts, registrations, mailboxes, conferences, modules, security events.
+    "AOR",
+    "URI",
+    "Username",
+    "Domain",
+    "Mailbox",
+    "Conference",
+    "Meetme",
+    "Module",
+    "AccountID",
+    "RemoteAddress",
+    "Service",
+    # The dialplan, and the other party.
     "Exten",
+    "Hint",
+    "Application",
+    "AppData",
     "DestChannel",
-    "DialStatus",
+    "DialString",
+    "TransfereeChannel",
+    "TransferTargetChannel",
+    "Extension",
     "BridgeUniqueid",
-    "Variable",
-    "Value",
+    "ParkingSpace",
+    "Source",
+    "Destination",
+    # The new state, and why.
+    "PeerStatus",
+    "ContactStatus",
     "State",
+    "Status",
+    "StatusText",
+    "Paused",
+    "PausedReason",
+    "InCall",
+    "DialStatus",
+    "Cause",
     "Cause-txt",
     "Response",
     "Reason",
-    "Status",
+    "Result",
+    "Disposition",
+    "BillableSeconds",
+    "Digit",
+    "Direction",
+    "Variable",
+    "Value",
+    "Position",
+    "Count",
+    "Waiting",
+    "New",
+    "Old",
+    "Address",
     "UserEvent",
+)
+# Headers that say nothing about what happened: never shown by the generic fallback.
+_BOILERPLATE = frozenset(
+    {
+        "Event",
+        "Privilege",
+        "ActionID",
+        "SequenceNumber",
+        "File",
+        "Line",
+        "Func",
+        "SystemName",
+        "Timestamp",
+        "EventTV",
+        "EventVersion",
+        "Severity",
+    }
+)
+# An event this module does not know shows this many of its headers.
+_FALLBACK_HEADERS = 6
+# Queue member events give the member's device state as a number (enum ast_device_state).
+_DEVICE_STATES = (
+    "unknown",
+    "not in use",
+    "in use",
+    "busy",
+    "invalid",
+    "unavailable",
+    "ringing",
+    "ring in use",
+    "on hold",
 )
 
 
 def format_event(event: Message) -> str:
-    """One readable line for an event: time, name, channel, state, caller, then details."""
-    parts = [time.strftime("%H:%M:%S"), f"{event.get('Event', '?'):<18}"]
-    where = event.get("Channel") or event.get("Device") or event.get("Peer")
-    if where:
-        parts.append(f"{where:<26}")
+    """One readable line for an event.
+
+    The time and the event's name; the channel (or device, peer) with its state and caller;
+    then the headers that identify what the event is about and its new state (``Queue=``,
+    ``MemberName=``, ``PeerStatus=``, ``Status=``, ...). A ``UserEvent`` shows its own headers;
+    an event with none of the known headers shows its first few.
+    """
+    name = event.get("Event", "?")
+    parts = [time.strftime("%H:%M:%S"), f"{name:<18}"]
+    column = next((key for key in _COLUMN_KEYS if event.get(key)), None)
+    if column is not None:
+        parts.append(f"{event[column]:<26}")
     state = event.get("ChannelStateDesc")
     if state:
         parts.append(f"{state:<8}")
-    number, name = event.get("CallerIDNum"), event.get("CallerIDName")
+    number, caller = event.get("CallerIDNum"), event.get("CallerIDName")
     if number and number != "<unknown>":
-        parts.append(f'"{name}" <{number}>' if name and name != "<unknown>" else f"<{number}>")
-    parts.extend(f"{key}={event[key]}" for key in _DETAIL_KEYS if event.get(key))
+        parts.append(
+            f'"{caller}" <{number}>' if caller and caller != "<unknown>" else f"<{number}>"
+        )
+    details = [(key, event[key]) for key in _DETAIL_KEYS if key != column and event.get(key)]
+    if event.get("Exten"):  # Newexten repeats it as Extension; BlindTransfer has only the latter
+        details = [(key, value) for key, value in details if key != "Extension"]
+    if name.startswith("QueueMember"):
+        details = [
+            (key, _device_state(value) if key == "Status" else value) for key, value in details
+        ]
+    if name == "UserEvent":
+        details += _after(event, "UserEvent")
+    elif column is None and not details:
+        details = [(key, value) for key, value in event.headers if key not in _BOILERPLATE]
+        details = details[:_FALLBACK_HEADERS]
+    parts.extend(f"{key}={value}" for key, value in details)
     return "  ".join(parts)
+
+
+def _device_state(value: str) -> str:
+    if value.isdigit() and int(value) < len(_DEVICE_STATES):
+        return f"{value} ({_DEVICE_STATES[int(value)]})"
+    return value
+
+
+def _after(event: Message, key: str) -> list[tuple[str, str]]:
+    """The headers after ``key``: a UserEvent's own, which Asterisk writes after its name."""
+    headers = list(event.headers)
+    names = [name for name, _ in headers]
+    if key not in names:
+        return []
+    return [(name, value) for name, value in headers[names.index(key) + 1 :] if value]
 
 
 def _print_result(result: ActionResult) -> None:
@@ -146,6 +264,12 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
     demo.add_argument("--seed", type=int, default=5038)
     events = commands.add_parser("events", help="print a server's live events")
     _connection_args(events)
+    events.add_argument(
+        "--raw",
+        action="store_true",
+        help="print each event as received: its Key: Value lines (with the server's CRLF "
+        "line ends) and a blank line",
+    )
     events.add_argument("names", nargs="*", help="event names or globs (default: all)")
     action = commands.add_parser("action", help="run one action and print its result")
     _connection_args(action)
@@ -191,7 +315,11 @@ async def _run(args: argparse.Namespace) -> int:
         if args.what == "events":
             async with ami.subscribe(*args.names) as stream:
                 async for event in stream:
-                    print(format_event(event), flush=True)
+                    if args.raw:
+                        sys.stdout.buffer.write(event.to_bytes())
+                        sys.stdout.buffer.flush()
+                    else:
+                        print(format_event(event), flush=True)
         elif args.what == "command":
             return await _command(ami, args.command)
         else:

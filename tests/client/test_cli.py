@@ -212,3 +212,76 @@ async def test_command_asterisk_refuses_shows_its_text(ami_version: str) -> None
         done = await run_cli("command", *login, "show something")
         assert done.returncode == 0, done.stderr
         assert done.stdout.decode().splitlines() == ["line one", "line: two"]
+
+
+async def test_events_raw_prints_each_packet_as_received() -> None:
+    server = FakeAMIServer(users={"admin": "s3cret"})
+    peer = ("PeerStatus", {"ChannelType": "PJSIP", "Peer": "PJSIP/100", "PeerStatus": "Reachable"})
+    async with server.listen_tcp() as (host, port):
+        login = (host, "-p", str(port), "-u", "admin")
+        async with cli_process("events", "--raw", *login, "PeerStatus") as cli:
+            out = await read_until(cli, b"\r\n\r\n", server, [NEWCHANNEL, peer])
+            cli.kill()
+            err = await read_all(cli.stderr)
+    packet = out.split(b"\r\n\r\n")[0]
+    assert packet.startswith(b"Event: PeerStatus\r\nPrivilege: system,all\r\n"), err.decode()
+    assert packet.endswith(b"ChannelType: PJSIP\r\nPeer: PJSIP/100\r\nPeerStatus: Reachable")
+
+
+def test_format_event_identifies_events_without_a_channel() -> None:
+    def line(name: str, **headers: str) -> str:
+        return format_event(Event.from_headers({"Event": name, **headers}))
+
+    member = line(
+        "QueueMemberStatus",
+        Privilege="agent,all",
+        Queue="support",
+        MemberName="Alice",
+        Interface="PJSIP/101",
+        StateInterface="PJSIP/101",
+        Membership="dynamic",
+        Penalty="0",
+        CallsTaken="3",
+        Status="1",
+        Paused="0",
+        InCall="0",
+    )
+    assert "Queue=support" in member and "MemberName=Alice" in member
+    assert "Interface=PJSIP/101" in member and "Status=1 (not in use)" in member
+    assert "Paused=0" in member and "agent,all" not in member and "CallsTaken" not in member
+    peer = line("PeerStatus", ChannelType="PJSIP", Peer="PJSIP/100", PeerStatus="Unreachable")
+    assert "PJSIP/100" in peer and "PeerStatus=Unreachable" in peer
+    device = line("DeviceStateChange", Device="PJSIP/100", State="INUSE")
+    assert "PJSIP/100" in device and "State=INUSE" in device
+    contact = line(
+        "ContactStatus",
+        URI="sip:100@192.0.2.10:5060",
+        ContactStatus="Reachable",
+        AOR="100",
+        EndpointName="100",
+        RoundtripUsec="1234",
+    )
+    assert "AOR=100" in contact and "ContactStatus=Reachable" in contact
+    assert "URI=sip:100@192.0.2.10:5060" in contact
+    legacy_member = line("QueueMemberStatus", Queue="sales", Location="SIP/200", Status="6")
+    assert "Location=SIP/200" in legacy_member and "Status=6 (ringing)" in legacy_member
+    registry = line(
+        "Registry",
+        ChannelType="PJSIP",
+        Username="trunk",
+        Domain="sip.example.com",
+        Status="Rejected",
+        Cause="403",
+    )
+    assert "Domain=sip.example.com" in registry and "Status=Rejected" in registry
+    user = line(
+        "UserEvent",
+        Channel="PJSIP/100-00000001",
+        Uniqueid="1.1",
+        UserEvent="Survey",
+        Score="5",
+        Comment="fine",
+    )
+    assert "UserEvent=Survey" in user and "Score=5" in user and "Comment=fine" in user
+    unknown = line("FancyModuleThing", Privilege="system,all", Widget="w1", Mood="good")
+    assert "Widget=w1" in unknown and "Mood=good" in unknown and "system,all" not in unknown
