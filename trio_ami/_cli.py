@@ -1,22 +1,19 @@
-"""``trio-ami`` / ``python -m trio_ami``: the demo, and a small AMI tool for real servers.
+"""The trio-ami command (also ``python -m trio_ami``): the demo, and a small AMI tool.
 
-::
-
-    trio-ami demo                                   # simulated PBX on loopback, live events
-    trio-ami events HOST -u admin [Hangup Dial*]    # print a server's live events
-    trio-ami action HOST -u admin CoreShowChannels  # run one action, print its result
-    trio-ami command HOST -u admin "core show channels"
-
-The secret comes from ``--secret`` or the ``AMI_SECRET`` environment variable.
+The help text lives in ``_DESCRIPTION``, ``_EPILOG`` and the arguments' ``help=``: argparse
+prints them as they are, so they are plain text.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 import sys
 import time
+import traceback
 from collections.abc import Sequence
+from typing import NoReturn
 
 import trio
 
@@ -27,6 +24,30 @@ if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup
 
 __all__ = ["format_event", "main"]
+
+_DESCRIPTION = """\
+An Asterisk Manager Interface (AMI) client: a demo against a simulated PBX, and a small
+tool to watch a real server's events, run an action or run a CLI command.
+
+examples:
+  trio-ami demo                                      simulated PBX on loopback, live events
+  trio-ami events pbx.example.com -u admin           every event, one line each
+  trio-ami events pbx.example.com -u admin Hangup 'Dial*'
+  trio-ami action pbx.example.com -u admin Getvar Variable=FOO
+  trio-ami command pbx.example.com -u admin "core show channels"
+
+The secret comes from --secret, else from the AMI_SECRET environment variable, else it is
+asked for on the terminal (so that it need not appear in the process list)."""
+
+_EPILOG = """\
+exit status: 0 success; 1 the action or command failed, or an AMI error (login refused,
+connection lost, ...); 2 bad arguments or no secret; 130 interrupted (Ctrl-C); 141 the reader
+of the output went away (piped into head, say), as for a process killed by SIGPIPE."""
+
+_SECRET_HELP = (
+    "the AMI user's secret (default: the AMI_SECRET environment variable; if neither is "
+    "given, it is prompted for on the terminal)"
+)
 
 # 128 + SIGPIPE: the status a shell reports for a process that SIGPIPE killed (`yes | head`).
 _EXIT_BROKEN_PIPE = 141
@@ -245,24 +266,73 @@ async def _demo_session(ami: AMIConnection, duration: float) -> None:
         print(f"{stats.delivered} events shown, {stats.dropped} dropped")
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose error messages never show a secret."""
+
+    #: Strings to hide from error messages (set by :func:`_parse_args`).
+    secrets: Sequence[str] = ()
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {_redact(message, self.secrets)}\n")
+
+
 def _connection_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("host")
-    parser.add_argument("-p", "--port", type=int, default=None)
-    parser.add_argument("-u", "--username", required=True)
-    parser.add_argument("-s", "--secret", default=os.environ.get("AMI_SECRET"))
-    parser.add_argument("--auth", choices=("md5", "plain"), default="md5")
-    parser.add_argument("--tls", action="store_true", help="connect with TLS (port 5039)")
+    parser.add_argument("host", help="the Asterisk server's name or address")
+    parser.add_argument(
+        "-p", "--port", type=int, default=None, help="AMI port (default: 5038, 5039 with --tls)"
+    )
+    parser.add_argument(
+        "-u", "--username", required=True, help="the AMI user (a section of manager.conf)"
+    )
+    parser.add_argument("-s", "--secret", default=None, help=_SECRET_HELP)
+    parser.add_argument(
+        "--auth",
+        choices=("md5", "plain"),
+        default="md5",
+        help="md5: challenge-response, the secret never crosses the network (default); "
+        "plain: the secret is sent as it is",
+    )
+    parser.add_argument("--tls", action="store_true", help="connect with TLS")
 
 
 def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     """The top-level parser, and the parser of each subcommand by name."""
-    parser = argparse.ArgumentParser(prog="trio-ami", description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(dest="what", required=True)
-    demo = commands.add_parser("demo", help="run the client against a simulated PBX")
-    demo.add_argument("--duration", type=float, default=6.0, help="seconds of live events")
-    demo.add_argument("--calls-per-second", type=float, default=2.0)
-    demo.add_argument("--seed", type=int, default=5038)
-    events = commands.add_parser("events", help="print a server's live events")
+    parser = _Parser(
+        prog="trio-ami",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(
+        dest="what", required=True, metavar="COMMAND", help="see trio-ami COMMAND --help"
+    )
+    demo = commands.add_parser(
+        "demo",
+        help="run the client against a simulated PBX",
+        description="Run a simulated PBX on loopback and show the client at work against it: "
+        "a few actions, then its live events. Needs no Asterisk.",
+    )
+    demo.add_argument(
+        "--duration", type=float, default=6.0, help="seconds of live events (default: 6)"
+    )
+    demo.add_argument(
+        "--calls-per-second",
+        type=float,
+        default=2.0,
+        help="how many simulated calls start each second (default: 2)",
+    )
+    demo.add_argument(
+        "--seed", type=int, default=5038, help="seed of the simulated traffic (default: 5038)"
+    )
+    events = commands.add_parser(
+        "events",
+        help="print a server's live events",
+        description="Print a server's live events until interrupted: one line each (the time, "
+        "the event, its channel or whatever else it is about, and its new state), or with "
+        "--raw each event as the server sent it.",
+        epilog=_EPILOG,
+    )
     _connection_args(events)
     events.add_argument(
         "--raw",
@@ -270,20 +340,39 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
         help="print each event as received: its Key: Value lines (with the server's CRLF "
         "line ends) and a blank line",
     )
-    events.add_argument("names", nargs="*", help="event names or globs (default: all)")
-    action = commands.add_parser("action", help="run one action and print its result")
+    events.add_argument(
+        "names", nargs="*", help="event names or glob patterns such as 'Dial*' (default: all)"
+    )
+    action = commands.add_parser(
+        "action",
+        help="run one action and print its result",
+        description="Run one action and print the response's headers, then the events of "
+        "its list, if it has one. The exit status is 1 if the action failed.",
+        epilog=_EPILOG,
+    )
     _connection_args(action)
-    action.add_argument("action")
-    action.add_argument("headers", nargs="*", metavar="Key=Value")
-    command = commands.add_parser("command", help="run a CLI command and print its output")
+    action.add_argument("action", help="the action, e.g. CoreShowChannels")
+    action.add_argument(
+        "headers", nargs="*", metavar="Key=Value", help="the action's headers, e.g. Variable=FOO"
+    )
+    command = commands.add_parser(
+        "command",
+        help="run a CLI command and print its output",
+        description="Run an Asterisk CLI command and print its output on stdout. When Asterisk "
+        "refuses the command (no such command, or an error), its text goes to stderr instead "
+        "and the exit status is 1.",
+        epilog=_EPILOG,
+    )
     _connection_args(command)
-    command.add_argument("command")
+    command.add_argument("command", help='the command, quoted: "core show channels"')
     return parser, {"demo": demo, "events": events, "action": action, "command": command}
 
 
-def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    argv = list(sys.argv[1:] if argv is None else argv)
+def _parse_args(argv: Sequence[str], secrets: Sequence[str]) -> argparse.Namespace:
     parser, subparsers = _parsers()
+    for each in (parser, *subparsers.values()):
+        assert isinstance(each, _Parser)
+        each.secrets = secrets
     if argv and argv[0] in subparsers:
         # Intermixed, so that positionals may follow options (`events HOST -u admin Hangup`):
         # argparse's subcommands parse the plain way, where `host` and `names` are taken
@@ -297,13 +386,49 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)  # --help, or an error that says what is wrong
 
 
+def _secrets_in(argv: Sequence[str]) -> list[str]:
+    """The values given to -s/--secret, in every spelling argparse accepts."""
+    found = []
+    for index, arg in enumerate(argv):
+        name, equals, value = arg.partition("=")
+        if arg == "-s" or (len(name) > 2 and "--secret".startswith(name)):
+            if equals:
+                found.append(value)
+            elif index + 1 < len(argv):
+                found.append(argv[index + 1])
+        elif arg.startswith("-s") and not arg.startswith("--"):
+            found += [arg[2:], arg[3:]] if arg.startswith("-s=") else [arg[2:]]
+    return found
+
+
+def _redact(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with every secret, as it is and as ``repr`` escapes it, replaced by ``***``."""
+    forms = {form for secret in secrets if secret for form in (secret, repr(secret)[1:-1])}
+    for form in sorted(forms, key=len, reverse=True):
+        text = text.replace(form, "***")
+    return text
+
+
+def _ask_secret(args: argparse.Namespace) -> str | None:
+    """The secret: --secret, AMI_SECRET, or asked for on the terminal; None without one."""
+    if args.secret is not None:
+        return str(args.secret)
+    from_env = os.environ.get("AMI_SECRET")
+    if from_env is not None:
+        return from_env
+    if not sys.stdin.isatty():
+        return None
+    try:
+        return getpass.getpass(f"AMI secret for {args.username}@{args.host}: ")
+    except EOFError:  # Ctrl-D at the prompt
+        print(file=sys.stderr)
+        return None
+
+
 async def _run(args: argparse.Namespace) -> int:
     if args.what == "demo":
         await _demo(args.duration, args.calls_per_second, args.seed)
         return 0
-    if args.secret is None:
-        print("trio-ami: give --secret or set AMI_SECRET", file=sys.stderr)
-        return 2
     async with open_ami(
         args.host,
         args.port,
@@ -379,10 +504,26 @@ def _stdout_gone() -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); the exit status."""
-    args = _parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    secrets = _secrets_in(argv)
+    if os.environ.get("AMI_SECRET"):
+        secrets.append(os.environ["AMI_SECRET"])
     try:
+        args = _parse_args(argv, secrets)
+        if args.what != "demo":
+            args.secret = _ask_secret(args)
+            if args.secret is None:
+                print(
+                    "trio-ami: no secret: give --secret or set AMI_SECRET (the prompt for it "
+                    "needs a terminal)",
+                    file=sys.stderr,
+                )
+                return 2
+            secrets.append(args.secret)
         status = trio.run(_run, args)
         sys.stdout.flush()  # a reader that went away shows here, not at exit
+    except SystemExit:
+        raise
     except BaseException as error:
         # KeyboardInterrupt and BrokenPipeError may come wrapped in a nursery's group.
         leaves = _leaves(error) or [error]
@@ -391,7 +532,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if all(isinstance(leaf, BrokenPipeError) for leaf in leaves):
             return _stdout_gone()
         if len(leaves) == 1 and isinstance(leaves[0], AMIError):
-            print(f"trio-ami: {type(leaves[0]).__name__}: {leaves[0]}", file=sys.stderr)
-            return 1
-        raise
+            message = f"trio-ami: {type(leaves[0]).__name__}: {leaves[0]}"
+        else:  # a bug: keep the traceback, not the secret
+            message = "".join(traceback.format_exception(error)).rstrip()
+        print(_redact(message, secrets), file=sys.stderr)
+        return 1
     return status

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from contextlib import asynccontextmanager
 import pytest
 import trio
 
-from trio_ami._cli import format_event, main
+from trio_ami._cli import _parsers, format_event, main
 from trio_ami.sansio import Event
 from trio_ami.testing import FakeAMIServer
 
@@ -285,3 +286,85 @@ def test_format_event_identifies_events_without_a_channel() -> None:
     assert "UserEvent=Survey" in user and "Score=5" in user and "Comment=fine" in user
     unknown = line("FancyModuleThing", Privilege="system,all", Widget="w1", Mood="good")
     assert "Widget=w1" in unknown and "Mood=good" in unknown and "system,all" not in unknown
+
+
+def test_help_is_plain_text_and_documents_every_option(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    texts = []
+    for argv in (
+        ["--help"],
+        ["demo", "--help"],
+        ["events", "--help"],
+        ["action", "--help"],
+        ["command", "--help"],
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 0
+        texts.append(capsys.readouterr().out)
+    for text in texts:
+        assert "``" not in text and "::" not in text
+    assert "AMI_SECRET" in texts[0]
+    for text in texts[2:]:
+        assert "AMI_SECRET" in text and "prompt" in text
+    top, subparsers = _parsers()
+    for parser in [top, *subparsers.values()]:
+        for action in parser._actions:
+            assert action.help, f"{parser.prog}: {action.dest} has no help"
+
+
+async def test_secret_is_prompted_for_when_not_given(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prompts: list[str] = []
+
+    def getpass(prompt: str = "Password: ", stream: object = None) -> str:
+        prompts.append(prompt)
+        return "s3cret"
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr("getpass.getpass", getpass)
+    monkeypatch.setattr(sys, "stdin", Terminal())
+    monkeypatch.delenv("AMI_SECRET", raising=False)
+    server = FakeAMIServer(users={"admin": "s3cret"})
+    server.commands["show something"] = "line one\n"
+    async with server.listen_tcp() as (host, port):
+        argv = ["command", host, "-p", str(port), "-u", "admin", "show something"]
+        status = await trio.to_thread.run_sync(main, argv)
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    assert captured.out.splitlines() == ["line one"]
+    assert len(prompts) == 1 and "admin" in prompts[0]
+
+
+async def test_no_secret_and_no_terminal_fails_without_waiting() -> None:
+    done = await run_cli("command", "127.0.0.1", "-u", "admin", "x", secret=None)
+    assert done.returncode == 2
+    err = done.stderr.decode()
+    assert "--secret" in err and "AMI_SECRET" in err and "terminal" in err
+
+
+async def test_secret_never_shows_in_an_error() -> None:
+    # The wrong layout makes argparse quote an argument; a secret the client refuses to send
+    # makes the library quote it.
+    done = await run_cli("-s", "hunter2", "command", "127.0.0.1", "-u", "admin", "x")
+    assert done.returncode == 2
+    assert b"hunter2" not in done.stderr and b"hunter2" not in done.stdout
+    done = await run_cli("demo", "--secret=hunter2")
+    assert done.returncode == 2
+    assert b"hunter2" not in done.stderr
+    server = FakeAMIServer(users={"admin": "s3cret"})
+    async with server.listen_tcp() as (host, port):
+        login = (host, "-p", str(port), "-u", "admin", "--auth", "plain")
+        done = await run_cli("command", *login, "x", secret="hun\nter2")
+        assert done.returncode == 1
+        err = done.stderr.decode()
+        assert "InvalidActionError" in err
+        assert "hun" not in err and "ter2" not in err
+        done = await run_cli("command", *login, "-s", "hun\nter2", "x", secret=None)
+        assert done.returncode == 1
+        assert "ter2" not in done.stderr.decode()
