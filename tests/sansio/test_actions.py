@@ -166,19 +166,29 @@ def test_bad_keys_are_refused(key: str) -> None:
 
 def test_non_string_keys_are_refused() -> None:
     with pytest.raises(InvalidActionError):
-        Action("Ping", {5: "x"}).to_bytes()  # type: ignore[arg-type]
+        Action("Ping", {5: "x"}).to_bytes()  # type: ignore[dict-item]
 
 
-@pytest.mark.parametrize("value", [1.5, b"bytes", object(), {"a": 1}, [None], [1.5], {"x"}])
+@pytest.mark.parametrize(
+    "value", [1.5, b"bytes", bytearray(b"x"), object(), {"a": 1}, [None], [1.5], {"x"}]
+)
 def test_bad_value_types_are_refused(value: object) -> None:
     with pytest.raises(InvalidActionError, match="str, int or bool"):
-        Action("Ping", {"K": value})  # type: ignore[arg-type]
+        Action("Ping", {"K": value})  # type: ignore[dict-item]
+
+
+def test_any_sequence_repeats_its_key() -> None:
+    # HeaderValue is built on Sequence: any sequence but text repeats its key.
+    expected = (("Variable", "0"), ("Variable", "1"))
+    assert Action("Setvar", {"Variable": range(2)}).headers == expected
+    assert Action("Setvar", [("Variable", ("0", 1))]).headers == expected
+    assert Action("Setvar", {"Variable": "01"}).headers == (("Variable", "01"),)
 
 
 @pytest.mark.parametrize("name", ["", None, 5])
 def test_bad_names_are_refused(name: object) -> None:
     with pytest.raises(InvalidActionError, match="name"):
-        Action(name)  # type: ignore[arg-type]
+        Action(name)  # type: ignore[call-overload]
 
 
 def test_invalid_action_error_is_a_value_error() -> None:

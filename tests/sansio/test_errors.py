@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from trio_ami.sansio import (
+    Action,
     ActionFailed,
+    ActionResult,
     ActionTimeout,
     AMIConnectionError,
     AMIError,
@@ -68,9 +70,10 @@ def test_authentication_error() -> None:
 
 def test_action_failed_uses_the_message_header() -> None:
     response = Response("Response: Error\nActionID: a-1\nMessage: Permission denied")
-    exc = ActionFailed(response, result=["partial"])
+    result = ActionResult(action=Action("Originate", action_id="a-1"), response=response)
+    exc = ActionFailed(response, result=result)
     assert exc.response is response
-    assert exc.result == ["partial"]
+    assert exc.result is result
     assert str(exc) == "Permission denied (ActionID a-1)"
 
 

@@ -266,7 +266,7 @@ def test_equality_and_hash() -> None:
 def test_messages_are_immutable() -> None:
     event = Event("Event: A")
     with pytest.raises(AttributeError):
-        event._text = "Event: B"  # type: ignore[misc]
+        event._raw = b"Event: B"  # type: ignore[misc]
     with pytest.raises(TypeError):
         event["Event"] = "B"  # type: ignore[index]
 

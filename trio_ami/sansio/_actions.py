@@ -7,8 +7,8 @@ the 128th, so anything that would be cut or misread is refused with ``InvalidAct
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import TypeAlias
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TypeAlias, overload
 
 import attrs
 
@@ -29,11 +29,11 @@ MAX_HEADERS = 128
 MAX_LINE_BYTES = 1024
 
 #: What a header value may be given as: text, a number, a flag (``true``/``false``), or a
-#: list or tuple of those for a repeated key (``Variable``; an empty one sends nothing).
-#: ``None`` leaves the header out.
-HeaderValue: TypeAlias = (
-    "str | int | bool | list[str | int | bool] | tuple[str | int | bool, ...] | None"
-)
+#: sequence of those (a list, a tuple...) for a repeated key (``Variable``; an empty one sends
+#: nothing). ``None`` leaves the header out. A ``str`` is one value, never a sequence of
+#: characters; ``bytes`` are refused. ``Sequence`` (not ``list``) so that a ``list[str]`` or a
+#: ``dict[str, list[str]]`` type-checks.
+HeaderValue: TypeAlias = "str | int | bool | Sequence[str | int | bool] | None"
 #: Headers as given to ``Action``: a mapping or ``(key, value)`` pairs.
 Headers: TypeAlias = "Mapping[str, HeaderValue] | Iterable[tuple[str, HeaderValue]]"
 
@@ -68,7 +68,7 @@ def _pairs(headers: Headers) -> tuple[tuple[str, str], ...]:
             raise InvalidActionError(f"header keys must be non-empty strings, not {key!r}")
         if value is None:
             continue
-        if isinstance(value, (list, tuple)):
+        if isinstance(value, Sequence) and not isinstance(value, (str, bytes, bytearray)):
             pairs.extend((key, _text(key, item)) for item in value)
         else:
             pairs.append((key, _text(key, value)))
@@ -117,7 +117,9 @@ def serialize_headers(pairs: Iterable[tuple[str, str]], encoding: str = "utf-8")
     return b"".join([_check_line(key, value, encoding) for key, value in pairs]) + b"\r\n"
 
 
-@attrs.frozen
+# init=False: the __init__ below declares one signature per form of headers. With the union of
+# both, mypy infers a literal dict of mixed values as dict[str, object] and refuses it.
+@attrs.frozen(init=False)
 class Action:
     """An AMI action: its name, its headers in order (repeated keys allowed) and an ActionID.
 
@@ -131,6 +133,20 @@ class Action:
     name: str
     headers: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_pairs)
     action_id: str | None = None
+
+    @overload
+    def __init__(
+        self, name: str, headers: Mapping[str, HeaderValue] = ..., action_id: str | None = None
+    ) -> None: ...
+    @overload
+    def __init__(
+        self,
+        name: str,
+        headers: Iterable[tuple[str, HeaderValue]],
+        action_id: str | None = None,
+    ) -> None: ...
+    def __init__(self, name: str, headers: Headers = (), action_id: str | None = None) -> None:
+        self.__attrs_init__(name, headers, action_id)
 
     def __attrs_post_init__(self) -> None:
         if not self.name or not isinstance(self.name, str):
@@ -160,7 +176,7 @@ class Action:
 
     def with_action_id(self, action_id: str) -> Action:
         """A copy of this action carrying ``action_id``."""
-        return attrs.evolve(self, action_id=action_id)
+        return self.__class__(self.name, self.headers, action_id)
 
     def lines(self) -> list[tuple[str, str]]:
         """The header lines in the order they are sent: ``Action``, ``ActionID``, the rest."""

@@ -25,6 +25,7 @@ from ._state import Ending
 
 if TYPE_CHECKING:
     from ._messages import Message
+    from ._protocol import ActionResult
 
 __all__ = [
     "AMIConnectionError",
@@ -93,11 +94,13 @@ class ActionFailed(AMIError):
     """An action failed: ``Response: Error``, a list aborted by an error, or a failed outcome.
 
     ``response`` is the message that says so (a ``Response``, or the outcome ``Event`` such as an
-    ``OriginateResponse`` with ``Response: Failure``); ``result`` the whole result where there is
-    one.
+    ``OriginateResponse`` with ``Response: Failure``); ``result`` the whole ``ActionResult`` where
+    there is one (its ``output``, its list items), else ``None``.
     """
 
-    def __init__(self, response: Message, result: object = None, message: str = "") -> None:
+    def __init__(
+        self, response: Message, result: ActionResult | None = None, message: str = ""
+    ) -> None:
         text = message or response.get("Message") or response.get("Reason") or response.name
         super().__init__(f"{text} (ActionID {response.action_id})")
         self.response = response
