@@ -18,6 +18,7 @@ from trio_ami.sansio import (
     ActionAborted,
     ActionCompleted,
     ActionResult,
+    AMIError,
     AuthenticationError,
     ClientProtocol,
     ConnectionClosed,
@@ -36,7 +37,7 @@ class BlockingAMI:
         self.proto = ClientProtocol()
         self.events: list[Event] = []
         self.results: dict[str, ActionResult] = {}
-        self.aborted: dict[str, ConnectionClosed] = {}
+        self.aborted: dict[str, AMIError] = {}  # ConnectionClosed, or ListTooLong
         self.logged_in = False
         self.login_error: AuthenticationError | None = None
         self.ended: ConnectionTerminated | None = None

@@ -33,11 +33,11 @@ from trio_ami.sansio import (
     Ending,
     Event,
     HeaderValue,
-    ListTooLong,
     Input,
     InvalidActionError,
     LimitExceeded,
     ListItem,
+    ListTooLong,
     LocalProtocolError,
     LoginFailed,
     LoginSucceeded,
@@ -231,6 +231,7 @@ def snapshot(proto: ClientProtocol) -> tuple[object, ...]:
     )
 
 
+ENDING = sorted(ENDING_INPUTS, key=list(Input).index)
 FORBIDDEN_LOCAL = [
     (state, inp)
     for state in State
@@ -240,7 +241,7 @@ FORBIDDEN_LOCAL = [
 
 
 @pytest.mark.parametrize("state", [State.CLOSED, State.ERROR])
-@pytest.mark.parametrize("inp", sorted(ENDING_INPUTS, key=list(Input).index))
+@pytest.mark.parametrize("inp", ENDING)
 def test_ending_inputs_do_nothing_once_the_session_is_over(state: State, inp: Input) -> None:
     # Closing what is closed is fine (an I/O layer's cleanup may run after the server's end).
     peer = reach(state)
@@ -2053,7 +2054,7 @@ print(json.dumps({m: importers.get(m, "?") for m in sys.modules if m.partition("
     assert {name: f for name, f in loaded.items() if "/attr/" not in f.replace("\\", "/")} == {}
 
 
-# -- how a session ends, told by the I/O layer ------------------------------------------------------
+# -- how a session ends, told by the I/O layer ---------------------------------------------------
 def test_close_aborts_pending_actions_and_says_it_was_local(split: Splitter) -> None:
     peer = reach(State.READY, split)
     ping = peer.ping_id
