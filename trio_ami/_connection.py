@@ -151,6 +151,7 @@ class AMIConnection(trio.abc.AsyncResource):
         self._banner_received = trio.Event()
         self._login_done = trio.Event()
         self._login_error: AMIError | None = None
+        self._logged_in = False
         self._terminated: ConnectionTerminated | None = None
         self._ended = trio.Event()  # the session is over
         self._stopped = trio.Event()  # the I/O tasks are done and the stream is closed
@@ -297,6 +298,7 @@ class AMIConnection(trio.abc.AsyncResource):
                 case BannerReceived():
                     self._banner_received.set()
                 case LoginSucceeded():
+                    self._logged_in = True
                     self._login_done.set()
                 case LoginFailed():
                     self._login_error = AuthenticationError(item.message)
@@ -373,6 +375,8 @@ class AMIConnection(trio.abc.AsyncResource):
                 await self._login_done.wait()
         if self._login_error is not None:
             raise self._login_error
+        if self._logged_in:
+            return  # even if the session ended right after: that is the block's to see
         terminated = self._terminated
         if terminated is not None:
             error = AMIConnectionError(f"could not log in to {self._peer}: {terminated.reason}")
@@ -380,8 +384,7 @@ class AMIConnection(trio.abc.AsyncResource):
             raise error
         if self._protocol.state is State.AWAITING_BANNER:
             raise AMIConnectionError(f"no banner from {self._peer} within {timeout} s")
-        if self._protocol.state is not State.READY:
-            raise AMIConnectionError(f"no answer to the login from {self._peer} within {timeout} s")
+        raise AMIConnectionError(f"no answer to the login from {self._peer} within {timeout} s")
 
     async def aclose(self) -> None:
         """Log off (waiting at most ``logoff_timeout`` for the Goodbye), close the stream and

@@ -42,11 +42,14 @@ def _os_error_text(error: OSError) -> str:
 def describe_transport_error(error: BaseException) -> str:
     """What went wrong, in a few words a person can act on."""
     error = _root(error)
-    if isinstance(error, ssl.SSLCertVerificationError):
-        detail = error.verify_message or error.reason or str(error)
-        return f"TLS certificate verification failed: {detail}"
     if isinstance(error, ssl.SSLError):
-        return f"TLS failed: {error.reason or error}"
+        # OpenSSL's reason ("WRONG_VERSION_NUMBER"), and for a refused certificate the
+        # verification's ("self-signed certificate"); errors made in Python may lack them.
+        reason = getattr(error, "reason", None) or str(error)
+        if isinstance(error, ssl.SSLCertVerificationError):
+            detail = getattr(error, "verify_message", None) or reason
+            return f"TLS certificate verification failed: {detail}"
+        return f"TLS failed: {reason}"
     if isinstance(error, trio.ClosedResourceError):
         return "the stream was closed"
     if isinstance(error, OSError):

@@ -91,21 +91,6 @@ async def test_a_server_that_is_not_ami(server: FakeAMIServer, address: tuple[st
     assert isinstance(caught.value.__cause__, trio_ami.RemoteProtocolError)
 
 
-async def test_silent_server_times_out_the_login() -> None:
-    async def silent(stream: trio.SocketStream) -> None:
-        await trio.sleep_forever()
-
-    async with trio.open_nursery() as nursery:
-        listeners = await nursery.start(partial(trio.serve_tcp, silent, 0, host="127.0.0.1"))
-        port = listeners[0].socket.getsockname()[1]
-        with pytest.raises(AMIConnectionError, match="no banner from 127.0.0.1:.* within 0.2 s"):
-            async with trio_ami.open_ami(
-                "127.0.0.1", port, username="a", secret="b", login_timeout=0.2
-            ):
-                pass
-        nursery.cancel_scope.cancel()
-
-
 async def test_errors_in_the_block_come_out_unwrapped(address: tuple[str, int]) -> None:
     with pytest.raises(KeyError, match="mine"):
         async with connect(address):

@@ -1,0 +1,1 @@
+"""Helpers shared by the test suites (importable as ``helpers``: ``tests`` is on the path)."""
