@@ -305,6 +305,8 @@ def test_line_breaks_are_looked_for_in_the_encoded_bytes() -> None:
         serialize_headers([("K", "\u0a0d")], "utf-16-le")
     with pytest.raises(InvalidActionError, match="the key contains a line break"):
         serialize_headers([("\u0a0d", "v")], "utf-16-le")
+    # Without one, the text is encoded and the line framed in ASCII, as AMI frames it.
+    assert serialize_headers([("K", "v")], "utf-16-le") == b"K\x00: v\x00\r\n\r\n"
 
 
 SECRET = "Sup3r-s3cret"

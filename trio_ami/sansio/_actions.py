@@ -68,10 +68,14 @@ def _pairs(headers: Headers) -> tuple[tuple[str, str], ...]:
             raise InvalidActionError(f"header keys must be non-empty strings, not {key!r}")
         if value is None:
             continue
-        if isinstance(value, Sequence) and not isinstance(value, (str, bytes, bytearray)):
+        if isinstance(value, (str, int)):  # the common case first: ABC checks are slower
+            pairs.append((key, _text(key, value)))
+        elif isinstance(value, (list, tuple)) or (
+            isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray))
+        ):
             pairs.extend((key, _text(key, item)) for item in value)
         else:
-            pairs.append((key, _text(key, value)))
+            pairs.append((key, _text(key, value)))  # refused
     return tuple(pairs)
 
 
@@ -88,12 +92,10 @@ def _encode(key: str, part: str, what: str, encoding: str) -> bytes:
     )
 
 
-def _check_line(key: str, value: str, encoding: str) -> bytes:
-    if not key or not isinstance(key, str):
-        raise InvalidActionError(f"header keys must be non-empty strings, not {key!r}")
+def _line_from_parts(key: str, value: str, encoding: str) -> bytes:
+    """The line, built part by part to say what is wrong with it, if anything."""
     key_bytes = _encode(key, key, "key", encoding)
     value_bytes = _encode(key, value, "value", encoding)
-    # Looked for in the bytes, which are what the server splits lines on.
     for data, what in ((key_bytes, "key"), (value_bytes, "value")):
         if b"\r" in data or b"\n" in data:
             shown = repr(key) if what == "key" else _shown(key, value)
@@ -101,9 +103,24 @@ def _check_line(key: str, value: str, encoding: str) -> bytes:
                 f"header {key!r}: the {what} contains a line break, which would inject a "
                 f"second action into the stream: {shown}"
             )
+    # Nothing wrong: an encoding that does not write CR LF as ASCII; AMI frames on ASCII.
+    return b"%s: %s\r\n" % (key_bytes, value_bytes)
+
+
+def _check_line(key: str, value: str, encoding: str) -> bytes:
+    if not key or not isinstance(key, str):
+        raise InvalidActionError(f"header keys must be non-empty strings, not {key!r}")
+    try:
+        line = f"{key}: {value}\r\n".encode(encoding, "surrogateescape")
+    except UnicodeEncodeError:
+        line = b""
+    # Line breaks are looked for in the bytes, which are what the server splits lines on: the
+    # only CR and LF must be the line's end. Anything else takes the slow path, which says why.
+    end = len(line) - 2
+    if line.find(b"\r") != end or line.find(b"\n") != end + 1:
+        line = _line_from_parts(key, value, encoding)
     if ":" in key or key != key.strip():
         raise InvalidActionError(f"header key {key!r} may not contain ':' or surrounding spaces")
-    line = b"%s: %s\r\n" % (key_bytes, value_bytes)
     if len(line) >= MAX_LINE_BYTES:
         raise InvalidActionError(
             f"header {key!r}: the line is {len(line)} bytes; Asterisk drops lines of "
