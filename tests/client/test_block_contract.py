@@ -93,12 +93,12 @@ async def test_cancelling_the_block_is_a_plain_cancelled_and_logs_off() -> None:
     assert ami.ending is Ending.LOGGED_OFF
 
 
-@pytest.mark.parametrize("phase", ["accepted", "greeted", "login read"])
+@pytest.mark.parametrize("phase", ["tls handshake", "accepted", "greeted", "login read"])
 async def test_cancelling_while_connecting_is_a_plain_cancelled(phase: str) -> None:
     reached = trio.Event()
 
     async def script(server: ScriptedServer) -> None:
-        if phase != "accepted":
+        if phase not in ("accepted", "tls handshake"):  # a TLS client waits for a handshake
             await server.greet()
         if phase == "login read":
             await server.expect("Login")
@@ -109,7 +109,7 @@ async def test_cancelling_while_connecting_is_a_plain_cancelled(phase: str) -> N
     async with scripted_server(script) as port, trio.open_nursery() as nursery:
 
         async def connect() -> None:
-            async with escaped.watch(port):
+            async with escaped.watch(port, tls=phase == "tls handshake"):
                 pytest.fail("the block ran although the login never completed")
 
         nursery.start_soon(connect)
