@@ -412,3 +412,19 @@ def test_the_secret_inspector_looks_everywhere() -> None:
     assert where_secrets_show(md5_key("1", SECRET), md5_key("1", SECRET))
     assert where_secrets_show(b"x" + SECRET.encode("latin-1") + b"x", SECRET)
     assert where_secrets_show([ValueError("ok")], SECRET) == []
+
+
+@pytest.mark.parametrize("end", ["eof", "close", "lost"])
+def test_the_secret_is_not_kept_once_the_session_ended_before_the_challenge(end: str) -> None:
+    # A protocol object may outlive its session (held by a connection, logged, pickled in a
+    # crash report): once over, it keeps nothing of the secret.
+    peer = Peer(whole, ClientProtocol(action_id_prefix="t"))
+    peer.greet()
+    peer.login(secret=SECRET, auth="md5")
+    if end == "eof":
+        peer.eof()
+    elif end == "close":
+        peer.proto.close()
+    else:
+        peer.proto.connection_lost(OSError("reset"))
+    assert_no_secret(vars(peer.proto), SECRET)

@@ -849,5 +849,7 @@ class ClientProtocol:
         self._pending.clear()
         self._claimers.clear()
         self._abandoned.clear()
+        self._login_secret = None  # kept only while a challenge is awaited
+        self._login_headers = []
         self.terminated = terminated
         self._items.append(terminated)
