@@ -18,7 +18,7 @@ from typing import NoReturn
 import trio
 
 from ._connection import AMIConnection, open_ami
-from .sansio import ActionFailed, ActionResult, AMIError, Message
+from .sansio import ActionFailed, ActionResult, AMIError, Message, requests
 
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup
@@ -243,7 +243,7 @@ async def _demo_session(ami: AMIConnection, duration: float) -> None:
         print("Command 'core show channels' ->")
         for line in await ami.command("core show channels"):
             print(f"    {line}")
-        outcome = await ami.originate(
+        call = requests.originate(
             "PJSIP/201",
             context="from-internal",
             exten="100",
@@ -251,8 +251,8 @@ async def _demo_session(ami: AMIConnection, duration: float) -> None:
             caller_id="trio-ami demo <555>",
             variables={"CAMPAIGN": "demo"},
             wait=True,
-            check=False,
         )
+        outcome = await ami.request(call, check=False)  # a busy callee is a result here
         assert outcome.outcome is not None
         print(
             f"Originate (wait) -> {outcome.outcome['Response']} on "

@@ -14,14 +14,14 @@ still logs off (bounded by ``logoff_timeout``) before the stream is closed.
 from __future__ import annotations
 
 import contextlib
-import json
+import inspect
 import logging
 import math
 import ssl
 import sys
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, Literal
+from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
 
 import attrs
 import trio
@@ -58,10 +58,11 @@ from .sansio import (
     LoginSucceeded,
     ProtocolItem,
     ProtocolStatistics,
-    Response,
     State,
     UnexpectedMessage,
+    requests,
 )
+from .sansio.requests import Request
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -71,10 +72,11 @@ __all__ = ["AMIConnection", "ActionStream", "ConnectionStatistics", "connect_ami
 
 logger = logging.getLogger("trio_ami")
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
 _RECEIVE_SIZE = 65536
 _SEND_QUEUE = 1024  # byte strings waiting for the writer before senders wait
-#: How long Asterisk lets an originated call ring when the Originate gives no Timeout, in s.
-ASTERISK_RING_TIMEOUT = 30.0
 
 
 @attrs.frozen
@@ -118,6 +120,27 @@ def _action(
         pairs.extend(headers.items() if isinstance(headers, Mapping) else headers)
     pairs.extend(fields.items())
     return Action(name, pairs)
+
+
+def _helper(
+    build: Callable[P, Request[T]],
+) -> Callable[Concatenate[AMIConnection, P], Coroutine[Any, Any, T]]:
+    """The method of :class:`AMIConnection` that sends what ``build`` makes: same parameters,
+    same documentation (a deadline or ``check=False`` of one's own: :meth:`~AMIConnection.request`).
+    """
+
+    async def helper(self: AMIConnection, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await self.request(build(*args, **kwargs))
+
+    helper.__name__ = build.__name__
+    helper.__qualname__ = f"AMIConnection.{build.__name__}"
+    helper.__doc__ = build.__doc__
+    helper.__module__ = __name__
+    signature = inspect.signature(build)
+    self_parameter = inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)
+    parameters = [self_parameter, *signature.parameters.values()]
+    setattr(helper, "__signature__", signature.replace(parameters=parameters))  # noqa: B010
+    return helper
 
 
 class AMIConnection(trio.abc.AsyncResource):
@@ -558,197 +581,45 @@ class AMIConnection(trio.abc.AsyncResource):
         self._subscriptions = [sub for sub in self._subscriptions if sub is not subscription]
 
     # -- typed helpers --------------------------------------------------------------------------
-    async def ping(self) -> Response:
-        """Ping the server (``Ping: Pong``)."""
-        return (await self.action("Ping")).response
+    async def request(
+        self, request: Request[T], *, timeout: float | None = -1.0, check: bool = True
+    ) -> T:
+        """Send a request of :mod:`trio_ami.sansio.requests` and return what it reads.
+
+        Every typed helper is this call: ``await ami.originate(...)`` is
+        ``await ami.request(requests.originate(...))``. Call it yourself for a deadline of your
+        own (``timeout``; by default the connection's ``action_timeout`` plus the request's
+        ``extra_time``, such as the ring time of a waited Originate) or ``check=False`` (no
+        :class:`ActionFailed`; read the result yourself).
+        """
+        if timeout is not None and timeout < 0 and self.action_timeout is not None:
+            timeout = self.action_timeout + request.extra_time
+        result = await self.action(
+            request.action, timeout=timeout, check=False, outcome_event=request.outcome_event
+        )
+        return request.read(result, check=check)
 
     async def logoff(self) -> None:
         """End the session: same as leaving the ``open_ami`` block."""
         await self.aclose()
 
-    async def command(self, command: str, *, timeout: float | None = -1.0) -> list[str]:
-        """Run a CLI command; its output lines, the same on every AMI version.
-
-        A command Asterisk refuses raises :class:`ActionFailed` (``error.result.output`` holds
-        what it printed).
-        """
-        return (await self.action("Command", Command=command, timeout=timeout)).output
-
-    async def originate(
-        self,
-        channel: str,
-        *,
-        context: str | None = None,
-        exten: str | None = None,
-        priority: int | str | None = None,
-        application: str | None = None,
-        data: str | None = None,
-        ring_timeout: float | None = None,
-        caller_id: str | None = None,
-        variables: Mapping[str, str] | None = None,
-        account: str | None = None,
-        codecs: Sequence[str] | None = None,
-        early_media: bool | None = None,
-        channel_id: str | None = None,
-        other_channel_id: str | None = None,
-        wait: bool = False,
-        timeout: float | None = -1.0,
-        check: bool = True,
-        extra: Mapping[str, HeaderValue] | None = None,
-    ) -> ActionResult:
-        """Originate a call to ``channel``, connected to ``context``/``exten``/``priority`` or to
-        ``application``/``data``.
-
-        Two durations, both in seconds: ``ring_timeout`` is how long ``channel`` may ring before
-        the attempt fails (sent as ``Timeout``; Asterisk's default is 30 s), and ``timeout`` is
-        how long this call waits for its result before raising :class:`ActionTimeout`.
-
-        With ``wait=True`` the call is queued (``Async: true``) and the result is complete when
-        the ``OriginateResponse`` event reports the outcome (``result.outcome``: ``Response``
-        Success or Failure, ``Reason``, ``Uniqueid``, ``Channel``); a failed outcome raises
-        :class:`ActionFailed` unless ``check=False``. Its default ``timeout`` is the ring time
-        (``ring_timeout``, else 30 s) plus the connection's ``action_timeout``, so that a call
-        that rings to the end is still reported. Without ``wait``, the result is the server's
-        acknowledgement and the default ``timeout`` is the connection's ``action_timeout``.
-        ``None`` waits for ever.
-        """
-        if (application is None) == (exten is None):
-            raise ValueError("originate to either exten (with context, priority) or application")
-        headers: dict[str, HeaderValue] = {
-            "Channel": channel,
-            "Context": context,
-            "Exten": exten,
-            "Priority": priority,
-            "Application": application,
-            "Data": data,
-            "Timeout": None if ring_timeout is None else round(ring_timeout * 1000),
-            "CallerID": caller_id,
-            "Account": account,
-            "Codecs": ",".join(codecs) if codecs else None,
-            "EarlyMedia": early_media,
-            "ChannelId": channel_id,
-            "OtherChannelId": other_channel_id,
-            "Async": True if wait else None,
-            "Variable": [f"{key}={value}" for key, value in (variables or {}).items()] or None,
-        }
-        if extra:
-            headers.update(extra)
-        if wait and timeout is not None and timeout < 0 and self.action_timeout is not None:
-            ring = ASTERISK_RING_TIMEOUT if ring_timeout is None else ring_timeout
-            timeout = ring + self.action_timeout
-        return await self.action(
-            "Originate",
-            headers,
-            timeout=timeout,
-            check=check,
-            outcome_event="OriginateResponse" if wait else None,
-        )
-
-    async def redirect(
-        self,
-        channel: str,
-        context: str,
-        exten: str,
-        priority: int | str = 1,
-        *,
-        extra_channel: str | None = None,
-        extra_context: str | None = None,
-        extra_exten: str | None = None,
-        extra_priority: int | str | None = None,
-    ) -> Response:
-        """Transfer ``channel`` (and optionally a second one) to a dialplan location."""
-        result = await self.action(
-            "Redirect",
-            {
-                "Channel": channel,
-                "Context": context,
-                "Exten": exten,
-                "Priority": priority,
-                "ExtraChannel": extra_channel,
-                "ExtraContext": extra_context,
-                "ExtraExten": extra_exten,
-                "ExtraPriority": extra_priority,
-            },
-        )
-        return result.response
-
-    async def set_var(self, variable: str, value: str, *, channel: str | None = None) -> None:
-        """Set a channel variable, or a global one when ``channel`` is not given."""
-        await self.action("Setvar", {"Channel": channel, "Variable": variable, "Value": value})
-
-    async def get_var(self, variable: str, *, channel: str | None = None) -> str:
-        """A channel (or global) variable's value; ``""`` when it is not set."""
-        result = await self.action("Getvar", {"Channel": channel, "Variable": variable})
-        return result.response.get("Value", "")
-
-    async def _list(self, action: str, headers: Headers | None = None) -> list[Event]:
-        return list((await self.action(action, headers)).events)
-
-    async def status(self, channel: str | None = None) -> list[Event]:
-        """``Status`` events for one channel or all of them."""
-        return await self._list("Status", {"Channel": channel})
-
-    async def core_show_channels(self) -> list[Event]:
-        """One ``CoreShowChannel`` event per active channel."""
-        return await self._list("CoreShowChannels")
-
-    async def sip_peers(self) -> list[Event]:
-        """chan_sip peers (``PeerEntry`` events)."""
-        return await self._list("SIPpeers")
-
-    async def iax_peers(self) -> list[Event]:
-        """IAX2 peers (``PeerEntry`` events)."""
-        return await self._list("IAXpeerlist")
-
-    async def pjsip_endpoints(self) -> list[Event]:
-        """PJSIP endpoints (``EndpointList`` events)."""
-        return await self._list("PJSIPShowEndpoints")
-
-    async def get_config(
-        self, filename: str, *, category: str | None = None
-    ) -> dict[str, list[str]]:
-        """A configuration file as ``{category: [line, ...]}``, lines as ``key=value``."""
-        result = await self.action("GetConfig", {"Filename": filename, "Category": category})
-        categories: dict[str, list[str]] = {}
-        names: dict[str, str] = {}
-        for key, value in result.response.headers:
-            kind, _, number = key.partition("-")
-            if kind == "Category":
-                names[number] = value
-                categories[value] = []
-            elif kind == "Line":
-                name = names.get(number.partition("-")[0])
-                if name is not None:
-                    categories[name].append(value)
-        return categories
-
-    async def get_config_json(self, filename: str, *, category: str | None = None) -> Any:
-        """A configuration file as the JSON object Asterisk builds (``GetConfigJSON``)."""
-        result = await self.action("GetConfigJSON", {"Filename": filename, "Category": category})
-        return json.loads(result.response.get("JSON", "{}"))
-
-    async def extension_state(self, exten: str, context: str) -> Response:
-        """The hint state of an extension (``Status``, ``StatusText``)."""
-        return (await self.action("ExtensionState", Exten=exten, Context=context)).response
-
-    async def user_event(self, name: str, headers: Headers | None = None) -> Response:
-        """Raise a ``UserEvent`` named ``name`` carrying ``headers``."""
-        pairs: list[tuple[str, HeaderValue]] = [("UserEvent", name)]
-        if headers:
-            pairs.extend(headers.items() if isinstance(headers, Mapping) else headers)
-        return (await self.action("UserEvent", pairs)).response
-
-    async def events(self, mask: bool | str | Sequence[str]) -> Response:
-        """Set the server-side event mask: ``True``/``False`` or classes (``["call"]``)."""
-        if isinstance(mask, bool):
-            value = "on" if mask else "off"
-        else:
-            value = mask if isinstance(mask, str) else ",".join(mask)
-        return (await self.action("Events", EventMask=value)).response
-
-    async def filter(self, expression: str, *, operation: str = "Add") -> Response:
-        """Add a server-side event filter (``Event: Hangup``, ``!Event: Newexten``)."""
-        return (await self.action("Filter", Operation=operation, Filter=expression)).response
+    ping = _helper(requests.ping)
+    command = _helper(requests.command)
+    originate = _helper(requests.originate)
+    redirect = _helper(requests.redirect)
+    set_var = _helper(requests.set_var)
+    get_var = _helper(requests.get_var)
+    status = _helper(requests.status)
+    core_show_channels = _helper(requests.core_show_channels)
+    sip_peers = _helper(requests.sip_peers)
+    iax_peers = _helper(requests.iax_peers)
+    pjsip_endpoints = _helper(requests.pjsip_endpoints)
+    get_config = _helper(requests.get_config)
+    get_config_json = _helper(requests.get_config_json)
+    extension_state = _helper(requests.extension_state)
+    user_event = _helper(requests.user_event)
+    events = _helper(requests.events)
+    filter = _helper(requests.filter)
 
 
 # -- making connections -------------------------------------------------------------------------

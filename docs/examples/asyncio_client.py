@@ -4,7 +4,9 @@
 
 One reader task feeds the protocol and routes what it reports: a completed action to the future
 its caller awaits (by ActionID), an event to the ``events`` queue. A cancelled or timed-out
-action is forgotten, so its late answer is dropped instead of being misrouted.
+action is forgotten, so its late answer is dropped instead of being misrouted. The typed helpers
+(``originate``, ``command``, ``get_config``, ...) come from the core: ``request()`` sends any of
+``trio_ami.sansio.requests``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from typing import Any
+from typing import Any, TypeVar
 
 from trio_ami.sansio import (
     Action,
@@ -28,8 +30,12 @@ from trio_ami.sansio import (
     LoginFailed,
     LoginSucceeded,
     ProtocolItem,
+    Request,
     State,
+    requests,
 )
+
+T = TypeVar("T")
 
 
 class AsyncioAMI:
@@ -60,10 +66,9 @@ class AsyncioAMI:
         try:
             while self.proto.state not in (State.CLOSED, State.ERROR):
                 try:
-                    data = await self._reader.read(65536)
-                except OSError:
-                    data = b""  # the transport broke: for the protocol, the stream ended
-                self.proto.receive_data(data)
+                    self.proto.receive_data(await self._reader.read(65536))
+                except OSError as exc:
+                    self.proto.connection_lost(exc)  # the transport broke: the protocol ends it
                 self._writer.write(self.proto.data_to_send())  # the Login answering a Challenge
                 for item in self.proto.take_items():
                     self._route(item)
@@ -92,12 +97,19 @@ class AsyncioAMI:
         elif isinstance(item, LoginFailed):
             self._login.set_exception(AuthenticationError(item.message))
         elif isinstance(item, ConnectionTerminated) and not self._login.done():
-            self._login.set_exception(ConnectionClosed(item.reason))
+            self._login.set_exception(item.closed_error("could not log in"))
 
     async def action(
         self, name: str, headers: dict[str, str] | None = None, *, timeout: float | None = 30
     ) -> ActionResult:
-        action_id, data = self.proto.send_action(Action(name, headers or {}))
+        return await self._complete(*self.proto.send_action(Action(name, headers or {})), timeout)
+
+    async def request(self, request: Request[T], *, timeout: float | None = 30) -> T:
+        """Send one of the core's typed helpers; what it reads (``ActionFailed`` on failure)."""
+        limit = None if timeout is None else timeout + request.extra_time
+        return request.read(await self._complete(*request.send(self.proto), limit))
+
+    async def _complete(self, action_id: str, data: bytes, timeout: float | None) -> ActionResult:
         future = self._waiting[action_id] = asyncio.get_running_loop().create_future()
         self._writer.write(data)
         try:
@@ -106,9 +118,6 @@ class AsyncioAMI:
             self._waiting.pop(action_id, None)
             self.proto.forget(action_id)
             raise
-
-    async def command(self, command: str) -> list[str]:
-        return (await self.action("Command", {"Command": command})).output
 
     async def aclose(self, timeout: float = 5) -> None:
         """Log off (when logged in), wait for the server to close, release everything."""
@@ -127,16 +136,22 @@ class AsyncioAMI:
 async def main(host: str, port: int, username: str, secret: str) -> None:
     ami = await AsyncioAMI.connect(host, port, username, secret)
     try:
-        pong = await ami.action("Ping")
-        print(f"Ping: {pong.response.get('Ping')}")
+        pong = await ami.request(requests.ping())
+        print(f"Ping: {pong.get('Ping')}")
         channels, uptime = await asyncio.gather(
-            ami.action("CoreShowChannels"), ami.command("core show uptime")
+            ami.action("CoreShowChannels"), ami.request(requests.command("core show uptime"))
         )
         print(f"channels: {len(channels.events)} (server counted {channels.expected_items})")
         for channel in channels.events:
             print(f"  {channel['Channel']} {channel.get('ChannelStateDesc', '')}")
         for line in uptime:
             print(f"| {line}")
+        for category, lines in (await ami.request(requests.get_config("sip.conf"))).items():
+            print(f"sip.conf [{category}]: {', '.join(lines)}")
+        call = requests.originate("PJSIP/100", context="internal", exten="200", wait=True)
+        outcome = (await ami.request(call)).outcome
+        assert outcome is not None
+        print(f"call: {outcome['Response']}, Uniqueid {outcome['Uniqueid']}")
     finally:
         await ami.aclose()
     names = []

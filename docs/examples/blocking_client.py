@@ -2,8 +2,10 @@
 
     python docs/examples/blocking_client.py HOST PORT USER SECRET
 
-Connects, logs in (MD5 challenge), sends Ping, lists the channels, runs a CLI command and logs
-off. The protocol decides everything; this file only moves bytes and sorts out the items.
+Connects, logs in (MD5 challenge), sends Ping, lists the channels, runs a CLI command, reads a
+configuration file, places a call and waits for its outcome, and logs off. The protocol decides
+everything and the typed helpers come from the core (``trio_ami.sansio.requests``); this file
+only moves bytes and sorts out the items.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import socket
 import sys
 from collections.abc import Callable
 from contextlib import closing
+from typing import TypeVar
 
 from trio_ami.sansio import (
     Action,
@@ -26,7 +29,11 @@ from trio_ami.sansio import (
     Event,
     LoginFailed,
     LoginSucceeded,
+    Request,
+    requests,
 )
+
+T = TypeVar("T")
 
 
 class BlockingAMI:
@@ -92,9 +99,15 @@ class BlockingAMI:
             raise self.aborted.pop(action_id)
         return self.results.pop(action_id)
 
-    def command(self, command: str) -> list[str]:
-        """Run a CLI command: its output lines, the same on every Asterisk version."""
-        return self.action("Command", {"Command": command}).output
+    def request(self, request: Request[T], *, check: bool = True) -> T:
+        """Send one of the core's typed helpers and return what it reads (``ActionFailed`` if
+        the action failed, unless ``check=False``)."""
+        action_id, data = request.send(self.proto)
+        self._send(data)
+        self._wait(lambda: action_id in self.results or action_id in self.aborted)
+        if action_id in self.aborted:
+            raise self.aborted.pop(action_id)
+        return request.read(self.results.pop(action_id), check=check)
 
     def logoff(self) -> None:
         self._send(self.proto.logoff())
@@ -112,13 +125,19 @@ def main(argv: list[str]) -> int:
         print(f"connected: AMI {ami.proto.banner.version}")
         ami.login(username, secret)
         print("logged in")
-        print(f"Ping: {ami.action('Ping').response.get('Ping')}")
+        print(f"Ping: {ami.request(requests.ping()).get('Ping')}")
         channels = ami.action("CoreShowChannels")
         print(f"channels: {len(channels.events)} (server counted {channels.expected_items})")
         for channel in channels.events:
             print(f"  {channel['Channel']} {channel.get('ChannelStateDesc', '')}")
-        for line in ami.command("core show uptime"):
+        for line in ami.request(requests.command("core show uptime")):
             print(f"| {line}")
+        for category, lines in ami.request(requests.get_config("sip.conf")).items():
+            print(f"sip.conf [{category}]: {', '.join(lines)}")
+        call = requests.originate("PJSIP/100", context="internal", exten="200", wait=True)
+        outcome = ami.request(call).outcome
+        assert outcome is not None
+        print(f"call: {outcome['Response']}, Uniqueid {outcome['Uniqueid']}")
         ami.logoff()
         print(f"logged off after {len(ami.events)} events")
     return 0

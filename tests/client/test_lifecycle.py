@@ -25,6 +25,7 @@ from trio_ami import (
     Ending,
     ListTooLong,
 )
+from trio_ami.sansio import requests
 
 
 @asynccontextmanager
@@ -446,8 +447,11 @@ async def test_originate_ring_time_and_deadline_are_separate(autojump_clock: Moc
 
             async def explicit() -> None:
                 with pytest.raises(ActionTimeout, match="within 5 s"):
-                    await ami.originate(
-                        "PJSIP/100", application="Playback", data="hello", wait=True, timeout=5
+                    await ami.request(
+                        requests.originate(
+                            "PJSIP/100", application="Playback", data="hello", wait=True
+                        ),
+                        timeout=5,
                     )
 
             nursery.start_soon(explicit)

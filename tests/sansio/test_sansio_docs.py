@@ -22,6 +22,7 @@ import pytest
 from protocol_helpers import ROOT, state_diagram
 
 from trio_ami.sansio import (
+    ActionFailed,
     AuthenticationError,
     ConnectionClosed,
     LocalProtocolError,
@@ -30,6 +31,7 @@ from trio_ami.sansio import (
     ProtocolItem,
     State,
     md5_key,
+    requests,
 )
 
 DOC = ROOT / "docs" / "sansio.md"
@@ -178,6 +180,29 @@ class ScriptedAMI(socketserver.BaseRequestHandler):
                         *lines,
                     )
                 )
+        elif name == "getconfig":
+            self.write(
+                packet(
+                    ("Response", "Success"),
+                    *head,
+                    ("Category-000000", "general"),
+                    ("Line-000000-000000", "context=default"),
+                    ("Line-000000-000001", "allowguest=no"),
+                )
+            )
+        elif name == "originate" and action.get("Async") == "true":
+            self.write(
+                packet(("Response", "Success"), *head, ("Message", "Originate successfully queued"))
+                + packet(
+                    ("Event", "OriginateResponse"),
+                    ("Privilege", "call,all"),
+                    *head,
+                    ("Response", "Success"),
+                    ("Channel", "PJSIP/100-00000004"),
+                    ("Reason", "4"),
+                    ("Uniqueid", "1795672356.5"),
+                )
+            )
         elif name == "logoff":
             self.write(
                 packet(("Response", "Goodbye"), *head, ("Message", "Thanks for all the fish."))
@@ -258,13 +283,18 @@ def demo_lines(version: str, events: int) -> list[str]:
         "  PJSIP/alice-00000001 Up",
         "  PJSIP/bob-00000002 Ringing",
         *[f"| {line}" for line in UPTIME],
+        "sip.conf [general]: context=default, allowguest=no",
+        "call: Success, Uniqueid 1795672356.5",
         f"logged off after {events} events",
     ]
 
 
 def check_session(server: LoopbackAMI) -> None:
     names = [action["Action"] for action in server.actions]
-    assert names == ["Challenge", "Login", "Ping", "CoreShowChannels", "Command", "Logoff"]
+    assert names == [
+        "Challenge", "Login", "Ping", "CoreShowChannels", "Command", "GetConfig", "Originate",
+        "Logoff",
+    ]  # fmt: skip
     login = server.actions[1]
     assert login["AuthType"] == "md5"
     assert login["Username"] == "admin"
@@ -303,7 +333,11 @@ def test_blocking_client_in_process(server: LoopbackAMI) -> None:
         ami.login("admin", "amp111")
         assert ami.proto.fully_booted
         assert ami.action("NoSuchAction").message == "Invalid/unknown command"
-        assert ami.command("core show uptime") == UPTIME
+        assert ami.request(requests.command("core show uptime")) == UPTIME
+        with pytest.raises(ActionFailed, match="Invalid/unknown command"):
+            ami.request(requests.redirect("PJSIP/1", "internal", "100"))  # not scripted
+        failed = ami.request(requests.redirect("PJSIP/1", "internal", "100"), check=False)
+        assert failed.name == "Error"
         with pytest.raises(ConnectionClosed):
             ami.action("DropConnection")
         assert ami.proto.state is State.CLOSED
@@ -335,7 +369,7 @@ def test_asyncio_example(server: LoopbackAMI, capsys: pytest.CaptureFixture[str]
     # The Command and the list were sent together; their order on the wire is the tasks'.
     assert names[:3] == ["Challenge", "Login", "Ping"]
     assert sorted(names[3:5]) == ["Command", "CoreShowChannels"]
-    assert names[5:] == ["Logoff"]
+    assert names[5:] == ["GetConfig", "Originate", "Logoff"]
 
 
 def test_asyncio_example_as_a_script(modern_server: LoopbackAMI) -> None:

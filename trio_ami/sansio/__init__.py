@@ -4,7 +4,16 @@ Everything here works on bytes and objects only, so it serves trio, asyncio, thr
 blocking socket alike. Importing it imports no I/O library.
 """
 
-from ._actions import MAX_HEADERS, MAX_LINE_BYTES, Action, Headers, HeaderValue, serialize_headers
+from . import requests
+from ._actions import (
+    MAX_HEADERS,
+    MAX_LINE_BYTES,
+    Action,
+    Headers,
+    HeaderValue,
+    event_mask,
+    serialize_headers,
+)
 from ._auth import md5_key
 from ._errors import (
     ActionFailed,
@@ -45,8 +54,11 @@ from ._protocol import (
     UnexpectedMessage,
 )
 from ._state import TRANSITIONS, Ending, Input, State
+from .requests import Request
 
 __all__ = [
+    "Request",
+    "requests",
     "DEFAULT_MAX_LIST_ITEMS",
     "LIST_ACTIONS",
     "ActionAborted",
@@ -70,6 +82,7 @@ __all__ = [
     "Headers",
     "MAX_HEADERS",
     "MAX_LINE_BYTES",
+    "event_mask",
     "serialize_headers",
     "md5_key",
     "AMIConnectionError",

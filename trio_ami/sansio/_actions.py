@@ -20,6 +20,7 @@ __all__ = [
     "Action",
     "HeaderValue",
     "Headers",
+    "event_mask",
     "serialize_headers",
 ]
 
@@ -195,6 +196,12 @@ class Action:
         """A copy of this action carrying ``action_id``."""
         return self.__class__(self.name, self.headers, action_id)
 
+    def masked(self) -> Action:
+        """A copy with its credentials (``Secret``, and ``Key``, derived from the secret)
+        masked: what may be kept, logged or shown."""
+        headers = [(k, _MASK if k.lower() in _CREDENTIALS else v) for k, v in self.headers]
+        return self.__class__(self.name, headers, self.action_id)
+
     def lines(self) -> list[tuple[str, str]]:
         """The header lines in the order they are sent: ``Action``, ``ActionID``, the rest."""
         lines = [("Action", self.name)]
@@ -211,3 +218,11 @@ class Action:
                 f"{self.name}: {len(lines)} header lines; Asterisk reads at most {MAX_HEADERS}"
             )
         return serialize_headers(lines, encoding)
+
+
+def event_mask(mask: bool | str | Sequence[str]) -> str:
+    """The text of an event mask (``Events:`` on Login, ``EventMask:`` on Events): ``True``/
+    ``False`` for all/none, or classes (``["call", "system"]`` gives ``"call,system"``)."""
+    if isinstance(mask, bool):
+        return "on" if mask else "off"
+    return mask if isinstance(mask, str) else ",".join(mask)

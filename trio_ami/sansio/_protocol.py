@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import attrs
 
-from ._actions import _CREDENTIALS, _MASK, Action
+from ._actions import Action, event_mask
 from ._auth import md5_key
 from ._errors import (
     AMIError,
@@ -338,13 +338,6 @@ def _md5_login(headers: Sequence[tuple[str, str]], key: str) -> Action:
     return Action("Login", [("AuthType", "md5"), username, ("Key", key), *extra])
 
 
-def _without_secret(action: Action) -> Action:
-    """``action`` with its ``Secret`` (plain) or ``Key`` (MD5, derived from the secret) masked:
-    what the protocol keeps and may hand out."""
-    headers = [(k, _MASK if k.lower() in _CREDENTIALS else v) for k, v in action.headers]
-    return Action(action.name, headers, action_id=action.action_id)
-
-
 class ClientProtocol:
     """The client side of one AMI session, without I/O.
 
@@ -485,16 +478,12 @@ class ClientProtocol:
             raise LocalProtocolError(f"the secret must be a str, not {type(secret).__name__}")
         headers: list[tuple[str, str]] = []
         if events is not None:
-            if isinstance(events, bool):
-                mask = "on" if events else "off"
-            else:
-                mask = events if isinstance(events, str) else ",".join(events)
-            headers.append(("Events", mask))
+            headers.append(("Events", event_mask(events)))
         if auth == "plain":
             action = Action("Login", [("Username", username), ("Secret", secret), *headers])
             action_id, data = self._send(action, Input.SEND_LOGIN)
             # What the protocol keeps, and may hand out in ActionAborted, hides the secret.
-            self._pending[action_id].action = _without_secret(action.with_action_id(action_id))
+            self._pending[action_id].action = action.with_action_id(action_id).masked()
             return data
         login_headers = [("Username", username), *headers]
         # The Login that will answer the challenge must be sendable, and the secret hashable:
@@ -739,7 +728,7 @@ class ClientProtocol:
         self._login_secret = None
         login = _md5_login(self._login_headers, key)
         action_id, data = self._send(login, Input.SEND_LOGIN, transition=False)
-        self._pending[action_id].action = _without_secret(self._pending[action_id].action)
+        self._pending[action_id].action = self._pending[action_id].action.masked()
         self._outgoing += data
 
     def _login_answered(self, pending: _Pending, response: Response) -> None:
