@@ -15,12 +15,14 @@ event lists, both ``Command`` formats, ``OriginateResponse``...), can be scripte
 (stalls, disconnects, half packets, slow writes, replayed captures).
 """
 
+from ._captures import Capture, load_capture
 from ._filters import EventFilter, FilterError
 from ._server import FakeAMIServer, FakeSession, Handler, HandlerResult, Reply
 from ._simulator import OUTCOMES, PBXSimulator, SimChannel
 
 __all__ = [
     "OUTCOMES",
+    "Capture",
     "EventFilter",
     "FakeAMIServer",
     "FakeSession",
@@ -30,4 +32,5 @@ __all__ = [
     "PBXSimulator",
     "Reply",
     "SimChannel",
+    "load_capture",
 ]

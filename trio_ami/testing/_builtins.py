@@ -22,6 +22,7 @@ from ._wire import (
     PRIVILEGE_CLASSES,
     event_mask_from_text,
     leading_int,
+    legacy_command_bytes,
     parse_callerid,
     version_info,
 )
@@ -197,14 +198,8 @@ async def action_command(session: FakeSession, action: Message) -> None:
     else:
         output = entry() if callable(entry) else entry
     if server.legacy_command:
-        action_id = action.get("ActionID")
-        head = "Response: Follows\r\nPrivilege: Command\r\n"
-        if action_id:
-            head += f"ActionID: {action_id}\r\n"
-        if output and not output.endswith("\n"):
-            output += "\n"
-        data = head + output + "--END COMMAND--\r\n\r\n"
-        session.send(data.encode(server.encoding, "surrogateescape"), action)
+        data = legacy_command_bytes(action.get("ActionID"), output, server.encoding)
+        session.send(data, action)
         return
     if output.endswith("\n"):
         output = output[:-1]

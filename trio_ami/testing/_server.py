@@ -16,30 +16,32 @@ from __future__ import annotations
 import contextlib
 import inspect
 import random
-import re
 import socket
 import struct
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
-import attrs
 import trio
 
-from ..sansio import Message, PacketParser, RemoteProtocolError, Response, md5_key
+from ..sansio import Message, RemoteProtocolError, md5_key
 from . import _builtins
+from ._captures import Replayer, ReplayScript, load_capture
 from ._filters import EventFilter, should_send
 from ._wire import (
     ALL_CLASSES,
-    EVENT_CLASSES,
+    HandlerResult,
+    OutEvent,
+    Reply,
+    action_name,
+    action_parser,
     class_names,
-    header_pairs,
-    packet_text,
-    parse_privilege,
-    privilege_text,
+    encode_replies,
+    input_error,
+    make_event,
     version_info,
 )
 
@@ -54,119 +56,13 @@ __all__ = [
     "Reply",
 ]
 
-#: One reply packet: a message (``Response``/``Event``), headers as a mapping or as
-#: ``(key, value)`` pairs (the first header names the packet, e.g. ``Response: Success``), or
-#: raw bytes written verbatim. The action's ``ActionID`` is added to messages and headers that
-#: lack one (right after the first line, where Asterisk puts it); raw bytes are never changed.
-Reply: TypeAlias = Message | Mapping[str, str] | Sequence[tuple[str, str]] | bytes
-#: What a handler returns: one reply, several (a list), or ``None`` for no reply at all.
-HandlerResult: TypeAlias = Reply | Sequence[Reply] | None
 #: An action handler: called with the session and the action, returns replies (or an
 #: awaitable of them). It may also send on its own with :meth:`FakeSession.send`.
 Handler: TypeAlias = Callable[["FakeSession", Message], HandlerResult | Awaitable[HandlerResult]]
 
 _UNAUTHENTICATED_ACTIONS = frozenset({"login", "logoff", "challenge"})
-# Asterisk reads lines of at most 1024 bytes (CR LF included) and at most 128 headers.
-_MAX_LINE_BYTES = 1024
-_MAX_HEADERS = 128
 _WRITE_BATCH = 64 * 1024
 _DEFAULT_ASTERISK_VERSION = {2: "13.38.3"}
-_ACTION_ID_LINE = re.compile(rb"ActionID: ([^\r\n]*)\r\n")
-
-
-class _OutEvent:
-    """An event ready to go out: its wire bytes and what sessions need to decide on it."""
-
-    __slots__ = ("_text", "category", "data", "encoding", "name")
-
-    def __init__(self, name: str, data: bytes, category: int, encoding: str) -> None:
-        self.name = name
-        self.data = data
-        self.category = category
-        self.encoding = encoding
-        self._text: str | None = None
-
-    def eventdata(self) -> str:
-        """The event as text, as filters see it (decoded once, on first need)."""
-        if self._text is None:
-            self._text = self.data.decode(self.encoding, "surrogateescape")
-        return self._text
-
-
-_CATEGORIES: dict[str, int] = {}
-
-
-def _category(privilege: str) -> int:
-    category = _CATEGORIES.get(privilege)
-    if category is None:
-        category = parse_privilege(privilege)
-        if len(_CATEGORIES) < 1024:
-            _CATEGORIES[privilege] = category
-    return category
-
-
-@attrs.frozen
-class _ReplayScript:
-    """A recorded ``.raw`` capture cut for replaying: the banner, then packet groups."""
-
-    banner: bytes
-    groups: tuple[bytes, ...]
-    paced: bool
-
-
-def _split_packets(data: bytes) -> list[bytes]:
-    """Cut server output into packets (legacy Command answers and stray CR LF included)."""
-    packets = []
-    pos = 0
-    while pos < len(data):
-        if data.startswith(b"Response: Follows\r\nPrivilege: Command", pos):
-            marker = b"--END COMMAND--\r\n\r\n"
-            end = data.find(marker, pos)
-            end = len(data) if end < 0 else end + len(marker)
-        else:
-            end = data.find(b"\r\n\r\n", pos)
-            end = len(data) if end < 0 else end + 4
-        while data.startswith(b"\r\n", end):
-            end += 2
-        packets.append(data[pos:end])
-        pos = end
-    return packets
-
-
-def _make_replay(raw: bytes, paced: bool) -> _ReplayScript:
-    newline = raw.find(b"\n")
-    banner, rest = (raw, b"") if newline < 0 else (raw[: newline + 1], raw[newline + 1 :])
-    groups: list[list[bytes]] = []
-    current: list[bytes] = []
-    has_response = False
-    for packet in _split_packets(rest):
-        if packet.startswith(b"Response:") and has_response:
-            groups.append(current)
-            current, has_response = [], False
-        current.append(packet)
-        has_response = has_response or packet.startswith(b"Response:")
-    if current:
-        groups.append(current)
-    return _ReplayScript(banner, tuple(b"".join(group) for group in groups), paced)
-
-
-def _is_pairs(value: object) -> bool:
-    return (
-        isinstance(value, (list, tuple))
-        and bool(value)
-        and all(
-            isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)
-            for item in value
-        )
-    )
-
-
-def _insert_action_id(data: bytes, action_id: str, encoding: str) -> bytes:
-    line_end = data.find(b"\r\n")
-    if line_end < 0:
-        return data
-    line = f"ActionID: {action_id}\r\n".encode(encoding, "surrogateescape")
-    return data[: line_end + 2] + line + data[line_end + 2 :]
 
 
 class FakeSession:
@@ -341,7 +237,7 @@ class FakeSession:
             return False
         return True
 
-    def _wants(self, event: _OutEvent) -> bool:
+    def _wants(self, event: OutEvent) -> bool:
         if not self.logged_in or self.closed or self._closing:
             return False
         mask = self.event_mask
@@ -349,7 +245,7 @@ class FakeSession:
             return False
         return not self._filters or should_send(self._filters, event.name, event.eventdata())
 
-    def _deliver(self, event: _OutEvent) -> bool:
+    def _deliver(self, event: OutEvent) -> bool:
         if self._wants(event) and self._enqueue(event.data):
             self.events_sent += 1
             return True
@@ -411,13 +307,7 @@ class FakeSession:
 
     async def _read_loop(self) -> None:
         server = self.server
-        parser = PacketParser(
-            expect_banner=False,
-            encoding=server.encoding,
-            max_packet_size=1024 * 1024,
-            max_line_length=64 * 1024,
-            max_headers=10_000,
-        )
+        parser = action_parser(server.encoding)
         while not self._closing and not self.closed:
             try:
                 data = await self.stream.receive_some(65536)
@@ -442,20 +332,11 @@ class FakeSession:
         self.received.append(action)
         server.received.append(action)
         server._notify()
-        lines = action.headers
-        if len(lines) > _MAX_HEADERS:
-            self.send_error(action, "Too many lines in message or allocation failure")
+        error = input_error(action, server.encoding)
+        if error is not None:
+            self.send_error(action, error)
             return
-        encoding = server.encoding
-        for key, value in lines:
-            if len(f"{key}: {value}".encode(encoding, "surrogateescape")) + 2 > _MAX_LINE_BYTES:
-                self.send_error(action, "Failed to parse message: line too long")
-                return
-        name = ""
-        for value in action.get_all("Action"):
-            if value.strip():
-                name = value.strip()
-                break
+        name = action_name(action)
         if not name:
             self.send_error(action, "Missing action in request")
             return
@@ -496,26 +377,21 @@ class FakeSession:
             return
         self.send(result, action)
 
-    async def _replay_loop(self, script: _ReplayScript) -> None:
-        groups = list(script.groups)
+    async def _replay_loop(self, script: ReplayScript) -> None:
         if not script.paced:
-            for group in groups:
+            for group in script.groups:
                 self._enqueue(group)
             self._finish()
             return
-        parser = PacketParser(expect_banner=False, encoding=self.server.encoding)
-        id_map: dict[bytes, bytes] = {}
-
-        def rewrite(match: re.Match[bytes]) -> bytes:
-            return b"ActionID: " + id_map.get(match.group(1), match.group(1)) + b"\r\n"
-
-        while groups and not self.closed:
+        replayer = Replayer(script, self.server.encoding)
+        parser = action_parser(self.server.encoding)
+        while not replayer.exhausted and not self.closed:
             try:
                 data = await self.stream.receive_some(65536)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 data = b""
             parser.receive_data(data)
-            while groups:
+            while not replayer.exhausted:
                 try:
                     action = parser.next_message()
                 except RemoteProtocolError:
@@ -525,14 +401,7 @@ class FakeSession:
                 self.received.append(action)
                 self.server.received.append(action)
                 self.server._notify()
-                group = groups.pop(0)
-                recorded = _ACTION_ID_LINE.search(group)
-                client_id = action.get("ActionID")
-                if recorded is not None and client_id:
-                    id_map[recorded.group(1)] = client_id.encode(
-                        self.server.encoding, "surrogateescape"
-                    )
-                self._enqueue(_ACTION_ID_LINE.sub(rewrite, group) if id_map else group)
+                self._enqueue(replayer.answer(action))
             if not data:
                 break
         self._finish()
@@ -659,7 +528,7 @@ class FakeAMIServer:
         self._sessions: dict[int, FakeSession] = {}
         self._next_session_id = 1
         self._nurseries: list[trio.Nursery] = []
-        self._replay: _ReplayScript | None = None
+        self._replay: ReplayScript | None = None
         self._changed = trio.Event()
         self._started = time.monotonic()
         self._simulator: PBXSimulator | None = None
@@ -727,12 +596,12 @@ class FakeAMIServer:
         connection closes once the recording is exhausted or the client closes.
         """
         server = cls(**kwargs)  # type: ignore[arg-type]
-        server._replay = _make_replay(raw, paced)
+        server._replay = ReplayScript.from_raw(raw, paced=paced)
         return server
 
     def replay_capture(self, path: str | Path, *, paced: bool = False) -> None:
         """Switch this server to replaying the capture in ``path`` (see :meth:`replay`)."""
-        self._replay = _make_replay(Path(path).read_bytes(), paced)
+        self._replay = ReplayScript.from_raw(load_capture(path).raw, paced=paced)
 
     # -- state ----------------------------------------------------------------------------------
     @property
@@ -849,71 +718,11 @@ class FakeAMIServer:
         event: str | Message,
         headers: Mapping[str, str] | Iterable[tuple[str, str]] | None,
         privilege: str | None,
-    ) -> _OutEvent:
-        encoding = self.encoding
-        if isinstance(event, Message):
-            name = event.get("Event") or event.name
-            data = event.to_bytes(encoding)
-            value = event.get("Privilege")
-            if value is None:
-                if privilege is not None:
-                    value = privilege_text(privilege) if "," not in privilege else privilege
-                    data = _insert_privilege(data, value, encoding)
-                else:
-                    value = EVENT_CLASSES.get(name.lower(), "")
-            return _OutEvent(name, data, _category(value), encoding)
-        items: Iterable[tuple[str, str]] = ()
-        if headers is not None:
-            items = headers.items() if isinstance(headers, Mapping) else headers
-        lines = [f"{key}: {value}\r\n" for key, value in items]
-        value = None
-        for line in lines:
-            if line[:10].lower() == "privilege:":
-                value = line[10:-2].strip()
-                break
-        head = f"Event: {event}\r\n"
-        if value is None:
-            cls_name = privilege if privilege is not None else EVENT_CLASSES.get(event.lower())
-            if cls_name:
-                value = privilege_text(cls_name) if "," not in cls_name else cls_name
-                head += f"Privilege: {value}\r\n"
-        text = head + "".join(lines) + "\r\n"
-        return _OutEvent(
-            event,
-            text.encode(encoding, "surrogateescape"),
-            _category(value) if value else 0,
-            encoding,
-        )
+    ) -> OutEvent:
+        return make_event(event, headers, privilege, self.encoding)
 
-    # -- replies --------------------------------------------------------------------------------
     def _encode_replies(self, result: HandlerResult, action_id: str | None) -> list[bytes]:
-        if result is None:
-            return []
-        if isinstance(result, (bytes, bytearray, Message, Mapping)) or _is_pairs(result):
-            replies: list[Reply] = [result]  # type: ignore[list-item]
-        elif isinstance(result, (list, tuple)):
-            replies = list(result)
-        else:
-            raise TypeError(f"not a reply: {result!r}")
-        return [self._encode_reply(reply, action_id) for reply in replies]
-
-    def _encode_reply(self, reply: Reply, action_id: str | None) -> bytes:
-        encoding = self.encoding
-        if isinstance(reply, (bytes, bytearray)):
-            return bytes(reply)
-        if isinstance(reply, Message):
-            data = reply.to_bytes(encoding)
-            if action_id and "ActionID" not in reply:
-                if isinstance(reply, Response) and reply.is_legacy_command:
-                    return data
-                data = _insert_action_id(data, action_id, encoding)
-            return data
-        if isinstance(reply, Mapping) or _is_pairs(reply):
-            pairs = header_pairs(reply)
-            if action_id and not any(k.lower() == "actionid" for k, _ in pairs):
-                pairs.insert(1, ("ActionID", action_id))
-            return packet_text(pairs).encode(encoding, "surrogateescape")
-        raise TypeError(f"not a reply: {reply!r}")
+        return encode_replies(result, action_id, self.encoding)
 
     # -- serving --------------------------------------------------------------------------------
     @asynccontextmanager
@@ -1042,9 +851,3 @@ class FakeAMIServer:
             ("UsingPassword", "0"),
             ("SessionTV", now),
         ]
-
-
-def _insert_privilege(data: bytes, value: str, encoding: str) -> bytes:
-    line_end = data.find(b"\r\n")
-    line = f"Privilege: {value}\r\n".encode(encoding, "surrogateescape")
-    return data[: line_end + 2] + line + data[line_end + 2 :]

@@ -33,10 +33,9 @@ from ._builtins import originate_response
 from ._wire import (
     CAUSE_TEXT,
     CHANNEL_STATE_DESC,
-    EVENT_CLASSES,
     leading_int,
     parse_callerid,
-    privilege_text,
+    recorded_event,
 )
 
 if TYPE_CHECKING:
@@ -420,11 +419,7 @@ class PBXSimulator:
     def _emit(self, name: str, pairs: list[tuple[str, str]]) -> None:
         self.events_emitted += 1
         if self.record:
-            cls = EVENT_CLASSES.get(name.lower(), "")
-            head = [("Event", name)]
-            if cls:
-                head.append(("Privilege", privilege_text(cls)))
-            self.events.append(Event.from_headers([*head, *pairs]))
+            self.events.append(recorded_event(name, pairs))
         if self.server is not None:
             self.server.push_event(name, pairs)
 
