@@ -1,8 +1,11 @@
 """trio-ami: an Asterisk Manager Interface (AMI) client for trio, on a sans-IO protocol core.
 
-The protocol core lives in :mod:`trio_ami.sansio` and imports no I/O library; its public names
-are re-exported here. The trio client is imported on first use, so that ``import
-trio_ami.sansio`` (which runs this file first) stays free of trio and sockets.
+The names a user of the trio client needs live here; the protocol machinery (the parser, the
+state machine's table and inputs, the protocol's items, limits and serializers) stays in
+:mod:`trio_ami.sansio`, and the typed helpers' requests in :mod:`trio_ami.sansio.requests`.
+
+Everything is imported on first use, from the one table below: ``import trio_ami.sansio`` (which
+runs this file first) must stay free of trio and sockets.
 """
 
 from __future__ import annotations
@@ -10,87 +13,96 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .sansio import (
-    DEFAULT_MAX_HEADERS,
-    DEFAULT_MAX_LINE_LENGTH,
-    DEFAULT_MAX_LIST_ITEMS,
-    DEFAULT_MAX_PACKET_SIZE,
-    LIST_ACTIONS,
-    MAX_HEADERS,
-    MAX_LINE_BYTES,
-    TRANSITIONS,
-    Action,
-    ActionAborted,
-    ActionCompleted,
-    ActionFailed,
-    ActionResult,
-    ActionTimeout,
-    AMIConnectionError,
-    AMIError,
-    AuthenticationError,
-    Banner,
-    BannerReceived,
-    ClientProtocol,
-    ConnectionClosed,
-    ConnectionTerminated,
-    Ending,
-    Event,
-    Headers,
-    HeaderValue,
-    Input,
-    InvalidActionError,
-    LimitExceeded,
-    ListItem,
-    ListTooLong,
-    LocalProtocolError,
-    LoginFailed,
-    LoginSucceeded,
-    Message,
-    PacketParser,
-    ProtocolError,
-    ProtocolItem,
-    ProtocolStatistics,
-    RemoteProtocolError,
-    Response,
-    State,
-    SubscriptionOverflow,
-    UnexpectedMessage,
-    message_from_text,
-    serialize_headers,
-)
-
-if TYPE_CHECKING:
-    from ._connection import (
-        ActionStream,
-        AMIConnection,
-        ConnectionStatistics,
-        connect_ami,
-        open_ami,
-        wrap_ami_stream,
-    )
-    from ._subscription import (
-        OverflowPolicy,
-        Subscription,
-        SubscriptionStatistics,
-    )
-
 __version__ = "0.1.0"
 
-_LAZY = {
-    "ActionStream": "._connection",
+#: Every public name, and the module it comes from.
+_EXPORTS: dict[str, str] = {
+    # connecting
+    "open_ami": "._open",
+    "connect_ami": "._open",
+    "wrap_ami_stream": "._open",
     "AMIConnection": "._connection",
-    "connect_ami": "._connection",
     "ConnectionStatistics": "._connection",
-    "open_ami": "._connection",
-    "wrap_ami_stream": "._connection",
-    "OverflowPolicy": "._subscription",
+    "SessionOptions": "._settings",
+    "ConnectOptions": "._settings",
+    "ClientProtocol": ".sansio",
+    "Ending": ".sansio",
+    # actions
+    "Action": ".sansio",
+    "ActionResult": ".sansio",
+    # events
     "Subscription": "._subscription",
+    "ActionStream": "._subscription",
     "SubscriptionStatistics": "._subscription",
+    "OverflowPolicy": "._subscription",
+    # messages
+    "Message": ".sansio",
+    "Event": ".sansio",
+    "Response": ".sansio",
+    "Banner": ".sansio",
+    # errors
+    "AMIError": ".sansio",
+    "AMIConnectionError": ".sansio",
+    "AuthenticationError": ".sansio",
+    "ActionFailed": ".sansio",
+    "ActionTimeout": ".sansio",
+    "ConnectionClosed": ".sansio",
+    "ListTooLong": ".sansio",
+    "SubscriptionOverflow": ".sansio",
+    "ProtocolError": ".sansio",
+    "LocalProtocolError": ".sansio",
+    "InvalidActionError": ".sansio",
+    "RemoteProtocolError": ".sansio",
+    "LimitExceeded": ".sansio",
 }
+
+if TYPE_CHECKING:  # the same names for type checkers (a test keeps them equal to _EXPORTS)
+    from ._connection import (
+        AMIConnection as AMIConnection,
+        ConnectionStatistics as ConnectionStatistics,
+    )
+    from ._open import (
+        connect_ami as connect_ami,
+        open_ami as open_ami,
+        wrap_ami_stream as wrap_ami_stream,
+    )
+    from ._settings import (
+        ConnectOptions as ConnectOptions,
+        SessionOptions as SessionOptions,
+    )
+    from ._subscription import (
+        ActionStream as ActionStream,
+        OverflowPolicy as OverflowPolicy,
+        Subscription as Subscription,
+        SubscriptionStatistics as SubscriptionStatistics,
+    )
+    from .sansio import (
+        Action as Action,
+        ActionFailed as ActionFailed,
+        ActionResult as ActionResult,
+        ActionTimeout as ActionTimeout,
+        AMIConnectionError as AMIConnectionError,
+        AMIError as AMIError,
+        AuthenticationError as AuthenticationError,
+        Banner as Banner,
+        ClientProtocol as ClientProtocol,
+        ConnectionClosed as ConnectionClosed,
+        Ending as Ending,
+        Event as Event,
+        InvalidActionError as InvalidActionError,
+        LimitExceeded as LimitExceeded,
+        ListTooLong as ListTooLong,
+        LocalProtocolError as LocalProtocolError,
+        Message as Message,
+        ProtocolError as ProtocolError,
+        RemoteProtocolError as RemoteProtocolError,
+        Response as Response,
+        SubscriptionOverflow as SubscriptionOverflow,
+    )
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
+    module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(module, __name__), name)
@@ -99,64 +111,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+    return sorted([*globals(), *_EXPORTS])
 
 
-__all__ = [
-    "DEFAULT_MAX_HEADERS",
-    "DEFAULT_MAX_LINE_LENGTH",
-    "DEFAULT_MAX_LIST_ITEMS",
-    "DEFAULT_MAX_PACKET_SIZE",
-    "LIST_ACTIONS",
-    "MAX_HEADERS",
-    "MAX_LINE_BYTES",
-    "TRANSITIONS",
-    "Action",
-    "ActionAborted",
-    "ActionCompleted",
-    "ActionFailed",
-    "ActionResult",
-    "ActionStream",
-    "ActionTimeout",
-    "AMIConnection",
-    "AMIConnectionError",
-    "AMIError",
-    "AuthenticationError",
-    "Banner",
-    "BannerReceived",
-    "ClientProtocol",
-    "connect_ami",
-    "ConnectionClosed",
-    "ConnectionStatistics",
-    "ConnectionTerminated",
-    "Ending",
-    "Event",
-    "Headers",
-    "HeaderValue",
-    "Input",
-    "InvalidActionError",
-    "LimitExceeded",
-    "ListItem",
-    "ListTooLong",
-    "LocalProtocolError",
-    "LoginFailed",
-    "LoginSucceeded",
-    "Message",
-    "message_from_text",
-    "open_ami",
-    "OverflowPolicy",
-    "PacketParser",
-    "ProtocolError",
-    "ProtocolItem",
-    "ProtocolStatistics",
-    "RemoteProtocolError",
-    "Response",
-    "serialize_headers",
-    "State",
-    "Subscription",
-    "SubscriptionOverflow",
-    "SubscriptionStatistics",
-    "UnexpectedMessage",
-    "wrap_ami_stream",
-    "__version__",
-]
+__all__ = [*_EXPORTS, "__version__"]  # noqa: PLE0604 - the table is the one list

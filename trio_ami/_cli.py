@@ -17,7 +17,8 @@ from typing import NoReturn
 
 import trio
 
-from ._connection import AMIConnection, open_ami
+from ._connection import AMIConnection
+from ._open import open_ami
 from .sansio import ActionFailed, ActionResult, AMIError, Message, requests
 
 if sys.version_info < (3, 11):

@@ -17,23 +17,24 @@ import contextlib
 import inspect
 import logging
 import math
-import ssl
-import sys
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import attrs
 import trio
 
+from ._settings import Settings
 from ._subscription import (
     DEFAULT_BUFFER,
+    ActionStream,
+    EventBuffer,
+    EventMatcher,
     OverflowPolicy,
     Subscription,
     SubscriptionStatistics,
-    _Matcher,
 )
-from ._transport import TRANSPORT_ERRORS, open_stream, transport_error
+from ._transport import TRANSPORT_ERRORS, transport_error
 from .sansio import (
     Action,
     ActionAborted,
@@ -64,11 +65,7 @@ from .sansio import (
 )
 from .sansio.requests import Request
 
-if sys.version_info < (3, 11):  # pragma: no cover
-    from exceptiongroup import BaseExceptionGroup
-
-__all__ = ["AMIConnection", "ActionStream", "ConnectionStatistics", "connect_ami", "open_ami",
-           "wrap_ami_stream"]  # fmt: skip
+__all__ = ["AMIConnection", "ConnectionStatistics"]
 
 logger = logging.getLogger("trio_ami")
 
@@ -96,16 +93,6 @@ class _Waiter:
     done: trio.Event = attrs.Factory(trio.Event)
     result: ActionResult | None = None
     error: AMIError | None = None
-
-
-class ActionStream(Subscription):
-    """The items of an event-list action, delivered as they arrive.
-
-    Iterate it like a subscription; when the iteration ends, ``result`` holds the final result
-    (response, closing event, ``items_received`` and ``items_match``).
-    """
-
-    result: ActionResult | None = None
 
 
 def _action(
@@ -144,33 +131,31 @@ def _helper(
 
 
 class AMIConnection(trio.abc.AsyncResource):
-    """A logged-in AMI session. Made by :func:`open_ami`, :func:`connect_ami` or
-    :func:`wrap_ami_stream`; do not instantiate it directly.
+    """An AMI session over a trio stream. :func:`open_ami`, :func:`connect_ami` and
+    :func:`wrap_ami_stream` make one and run it; to run one yourself,
+    ``await nursery.start(connection.run, username, secret)`` logs in and returns once the
+    session is ready.
 
     ``async with connection:`` (or :meth:`aclose`) logs off and closes it.
     """
 
     def __init__(
-        self,
-        stream: trio.abc.Stream,
-        protocol: ClientProtocol,
-        *,
-        action_timeout: float | None,
-        logoff_timeout: float,
-        peer: str = "the server",
+        self, stream: trio.abc.Stream, settings: Settings, *, peer: str = "the server"
     ) -> None:
         self._stream = stream
-        self._protocol = protocol
-        self.action_timeout = action_timeout
-        self._logoff_timeout = logoff_timeout
+        self._settings = settings
+        self._protocol = settings.protocol or ClientProtocol()
+        self.action_timeout = settings.action_timeout
+        self._logoff_timeout = settings.logoff_timeout
         self._peer = peer  # how errors name the server: "host:port"
         self._send_channel, self._receive_channel = trio.open_memory_channel[bytes](_SEND_QUEUE)
         # Shielded: only aclose() and the end of the session stop the I/O, so that a Logoff
         # still goes out when the nursery the connection runs in is cancelled.
         self._io_scope = trio.CancelScope(shield=True)
         self._waiters: dict[str, _Waiter] = {}
-        self._streams: dict[str, ActionStream] = {}
-        self._subscriptions: list[Subscription] = []
+        # The reader's side of each consumer's buffer; the consumers hold the channels.
+        self._streams: dict[str, tuple[EventBuffer, ActionStream]] = {}
+        self._subscriptions: list[tuple[EventMatcher, EventBuffer]] = []
         self._banner_received = trio.Event()
         self._login_done = trio.Event()
         self._login_error: AMIError | None = None
@@ -226,22 +211,42 @@ class AMIConnection(trio.abc.AsyncResource):
         return ConnectionStatistics(
             protocol=self._protocol.statistics(),
             waiting_actions=len(self._waiters) + len(self._streams),
-            subscriptions=tuple(sub.statistics() for sub in self._subscriptions),
+            subscriptions=tuple(buffer.statistics() for _, buffer in self._subscriptions),
             unexpected_messages=self._unexpected,
         )
 
     # -- tasks ----------------------------------------------------------------------------------
-    async def _run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """The connection's task in the caller's nursery: it runs the I/O, and when that
-        nursery is cancelled it closes the connection itself (Logoff first) before going."""
+    async def run(
+        self,
+        username: str,
+        secret: str,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """The connection's task: log in, report ready (``nursery.start``), then run until the
+        session ends. When the nursery it runs in is cancelled, it closes the connection itself,
+        logging off first (bounded by ``logoff_timeout``).
+
+        If no session can be had, ``nursery.start`` raises why (see ``docs/client.md``) after
+        the stream is closed.
+        """
+        failure: BaseException | None = None
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._io)
-            task_status.started()
             try:
-                await self._stopped.wait()
-            except trio.Cancelled:
-                await self.aclose()  # shielded and bounded
-                raise
+                await self._log_in(username, secret)
+            except BaseException as exc:  # raised once the nursery is done: never in a group
+                failure = exc
+                await self.aclose()
+            else:
+                task_status.started()
+                try:
+                    await self._stopped.wait()
+                except trio.Cancelled:
+                    await self.aclose()  # shielded and bounded
+                    raise
+        if failure is not None:
+            raise failure
 
     async def _io(self) -> None:
         try:
@@ -313,9 +318,7 @@ class AMIConnection(trio.abc.AsyncResource):
                 case ActionCompleted():
                     self._completed(item.result)
                 case ListItem():
-                    stream = self._streams.get(item.action_id)
-                    if stream is not None:
-                        stream._offer(item.event)
+                    self._streams[item.action_id][0].offer(item.event)
                 case ActionAborted():
                     self._fail(item.action_id, item.error)
                 case BannerReceived():
@@ -336,15 +339,16 @@ class AMIConnection(trio.abc.AsyncResource):
         subscriptions = self._subscriptions
         if subscriptions:
             name = event.name.lower()
-            for subscription in subscriptions:
+            for entry in subscriptions:
+                matches, buffer = entry
                 try:
-                    matches = subscription._matches(event, name)
+                    wanted = matches(event, name)
                 except Exception as exc:  # a subscriber's predicate failed: its problem only
-                    subscription._finish(exc)
-                    self._subscriptions = [sub for sub in subscriptions if sub is not subscription]
+                    buffer.finish(exc)
+                    self._forget_subscription(entry)
                     continue
-                if matches:
-                    subscription._offer(event)
+                if wanted:
+                    buffer.offer(event)
 
     def _completed(self, result: ActionResult) -> None:
         action_id = result.action_id
@@ -353,12 +357,11 @@ class AMIConnection(trio.abc.AsyncResource):
             waiter.result = result
             waiter.done.set()
             return
-        stream = self._streams.pop(action_id, None)
-        if stream is not None:
-            stream.result = result
+        buffer_and_stream = self._streams.pop(action_id, None)
+        if buffer_and_stream is not None:
             failure = result.failure
-            stream._finish(
-                None if failure is None else ActionFailed(failure, result, result.message)
+            buffer_and_stream[1].complete(
+                result, None if failure is None else ActionFailed(failure, result, result.message)
             )
 
     def _fail(self, action_id: str, error: AMIError) -> None:
@@ -366,35 +369,33 @@ class AMIConnection(trio.abc.AsyncResource):
         if waiter is not None:
             waiter.error = error
             waiter.done.set()
-        stream = self._streams.pop(action_id, None)
-        if stream is not None:
-            stream._finish(error)
+        buffer_and_stream = self._streams.pop(action_id, None)
+        if buffer_and_stream is not None:
+            buffer_and_stream[0].finish(error)
 
     def _on_terminated(self, item: ConnectionTerminated) -> None:
         self._terminated = item
         log = logger.info if item.ending.clean else logger.warning
         log("AMI session with %s ended: %s", self._peer, item.reason)
-        for subscription in list(self._subscriptions):
-            subscription._finish(None if item.ending.clean else self.closed_error())
+        for _, buffer in self._subscriptions:
+            buffer.finish(None if item.ending.clean else self.closed_error())
         self._banner_received.set()
         self._login_done.set()
         self._send_channel.close()
         self._ended.set()
 
     # -- logging in and closing -----------------------------------------------------------------
-    async def _login(
-        self,
-        username: str,
-        secret: str,
-        auth: Literal["md5", "plain"],
-        events: bool | str | Sequence[str] | None,
-        timeout: float,
-    ) -> None:
+    async def _log_in(self, username: str, secret: str) -> None:
         """Log in, or raise what says why no session could be had (see docs/client.md)."""
+        settings = self._settings
+        timeout = settings.login_timeout
         with trio.move_on_after(timeout):
             await self._banner_received.wait()
             if self._terminated is None:
-                await self._send(self._protocol.login(username, secret, auth=auth, events=events))
+                login = self._protocol.login(
+                    username, secret, auth=settings.auth, events=settings.events
+                )
+                await self._send(login)
                 await self._login_done.wait()
         if self._login_error is not None:
             raise self._login_error
@@ -534,8 +535,9 @@ class AMIConnection(trio.abc.AsyncResource):
         act = _action(action, headers, fields)
         self._check_open()
         action_id, data = self._protocol.send_action(act, complete_on=complete_on, stream=True)
-        stream = ActionStream(lambda event, name: True, buffer=buffer)
-        self._streams[action_id] = stream
+        items = EventBuffer(buffer)
+        stream = ActionStream(items)
+        self._streams[action_id] = (items, stream)
         try:
             await self._send(data)
             yield stream
@@ -565,20 +567,17 @@ class AMIConnection(trio.abc.AsyncResource):
         """
         await trio.lowlevel.checkpoint()  # before registering: a cancel here leaves nothing
         self._check_open()
-        subscription = Subscription(
-            _Matcher(names, predicate),
-            buffer=buffer,
-            overflow=overflow,
-            on_close=self._forget_subscription,
-        )
-        self._subscriptions.append(subscription)
+        entry = (EventMatcher(names, predicate), EventBuffer(buffer, overflow))
+        subscription = Subscription(entry[1], on_close=lambda: self._forget_subscription(entry))
+        self._subscriptions.append(entry)
         try:
             yield subscription
         finally:
             subscription.close()
 
-    def _forget_subscription(self, subscription: Subscription) -> None:
-        self._subscriptions = [sub for sub in self._subscriptions if sub is not subscription]
+    def _forget_subscription(self, entry: tuple[EventMatcher, EventBuffer]) -> None:
+        # A new list, so that a broadcast going through the old one is not disturbed.
+        self._subscriptions = [other for other in self._subscriptions if other is not entry]
 
     # -- typed helpers --------------------------------------------------------------------------
     async def request(
@@ -620,207 +619,3 @@ class AMIConnection(trio.abc.AsyncResource):
     user_event = _helper(requests.user_event)
     events = _helper(requests.events)
     filter = _helper(requests.filter)
-
-
-# -- making connections -------------------------------------------------------------------------
-async def wrap_ami_stream(
-    nursery: trio.Nursery,
-    stream: trio.abc.Stream,
-    *,
-    username: str,
-    secret: str,
-    auth: Literal["md5", "plain"] = "md5",
-    events: bool | str | Sequence[str] | None = True,
-    login_timeout: float = 10.0,
-    action_timeout: float | None = 30.0,
-    logoff_timeout: float = 2.0,
-    protocol: ClientProtocol | None = None,
-    peer: str = "the server",
-) -> AMIConnection:
-    """Log in over any trio stream and return the connection, its task in ``nursery``.
-
-    Close it with :meth:`AMIConnection.aclose` (or ``async with``); cancelling ``nursery``
-    closes it too, logging off first. ``peer`` names the server in error messages. Raises
-    :class:`AuthenticationError` if the login is refused and :class:`AMIConnectionError` if no
-    session could be had (see ``docs/client.md`` for each case); the stream is closed then.
-    """
-    connection = AMIConnection(
-        stream,
-        protocol or ClientProtocol(),
-        action_timeout=action_timeout,
-        logoff_timeout=logoff_timeout,
-        peer=peer,
-    )
-    await nursery.start(connection._run)
-    try:
-        await connection._login(username, secret, auth, events, login_timeout)
-    except BaseException:
-        await connection.aclose()
-        raise
-    return connection
-
-
-async def connect_ami(
-    nursery: trio.Nursery,
-    host: str,
-    port: int | None = None,
-    *,
-    username: str,
-    secret: str,
-    auth: Literal["md5", "plain"] = "md5",
-    tls: bool | ssl.SSLContext | None = None,
-    events: bool | str | Sequence[str] | None = True,
-    connect_timeout: float = 10.0,
-    login_timeout: float = 10.0,
-    action_timeout: float | None = 30.0,
-    logoff_timeout: float = 2.0,
-    protocol: ClientProtocol | None = None,
-) -> AMIConnection:
-    """Connect and log in, running the connection's task in the caller's ``nursery``.
-
-    Like :func:`open_ami`, but the caller closes it with :meth:`AMIConnection.aclose`, or by
-    cancelling ``nursery`` (the connection logs off first either way). When the server ends the
-    session, work waiting on the connection fails with :class:`ConnectionClosed`; nothing else
-    in ``nursery`` is cancelled (watch :meth:`AMIConnection.wait_closed` for that).
-    """
-    if port is None:
-        port = 5039 if tls else 5038
-    stream = await open_stream(host, port, tls, connect_timeout)
-    return await wrap_ami_stream(
-        nursery,
-        stream,
-        username=username,
-        secret=secret,
-        auth=auth,
-        events=events,
-        login_timeout=login_timeout,
-        action_timeout=action_timeout,
-        logoff_timeout=logoff_timeout,
-        protocol=protocol,
-        peer=f"{host}:{port}",
-    )
-
-
-def _leaves(error: BaseException) -> list[BaseException]:
-    """The exceptions inside ``error``, groups flattened."""
-    if isinstance(error, BaseExceptionGroup):
-        return [leaf for inner in error.exceptions for leaf in _leaves(inner)]
-    return [error]
-
-
-def _only(kinds: tuple[type[BaseException], ...], error: BaseException) -> bool:
-    return all(isinstance(leaf, kinds) for leaf in _leaves(error))
-
-
-# What a block's tasks raise when the session ends under them.
-_LOSS = (ConnectionClosed, trio.Cancelled)
-
-
-async def _cancel_when_lost(connection: AMIConnection, body: trio.CancelScope) -> None:
-    await connection.wait_closed()
-    ending = connection.ending
-    if ending is not None and not ending.clean:
-        body.cancel()
-
-
-@asynccontextmanager
-async def open_ami(
-    host: str,
-    port: int | None = None,
-    *,
-    username: str,
-    secret: str,
-    auth: Literal["md5", "plain"] = "md5",
-    tls: bool | ssl.SSLContext | None = None,
-    events: bool | str | Sequence[str] | None = True,
-    connect_timeout: float = 10.0,
-    login_timeout: float = 10.0,
-    action_timeout: float | None = 30.0,
-    logoff_timeout: float = 2.0,
-    protocol: ClientProtocol | None = None,
-) -> AsyncIterator[AMIConnection]:
-    """Connect to an AMI server, log in, and log off when the block ends::
-
-        async with trio_ami.open_ami("pbx.example.com", username="admin", secret="...") as ami:
-            print(await ami.command("core show version"))
-
-    ``port`` defaults to 5038, or 5039 with ``tls`` (``True`` for a default, verifying
-    ``ssl.SSLContext``, or a context of your own). ``auth`` is ``"md5"`` (challenge-response:
-    the secret never crosses the wire) or ``"plain"``. ``events`` sets the event mask at login.
-    ``protocol`` lets you pass a configured :class:`ClientProtocol` (limits, list actions).
-
-    What comes out of the block (``docs/client.md`` lists every case):
-
-    - no session could be had: :class:`AMIConnectionError`, or :class:`AuthenticationError`
-      when the login was refused;
-    - the session ends under the running block (the server closed, the link broke, a protocol
-      error): the block is cancelled and one :class:`ConnectionClosed` comes out, whose
-      ``ending``, message and ``__cause__`` say why, however many tasks were waiting on it;
-    - the block's own exceptions pass through as they are (a group the block's nursery raised
-      stays that group), and cancelling the block gives a plain ``trio.Cancelled``.
-
-    The library never adds an exception group of its own.
-    """
-    error: BaseException | None = None
-    connection: AMIConnection | None = None
-    body = trio.CancelScope()
-    try:
-        async with trio.open_nursery() as nursery:
-            # Nothing is raised inside the nursery, which would wrap it in a group: errors are
-            # kept and raised once the nursery is done.
-            try:
-                connection = await connect_ami(
-                    nursery,
-                    host,
-                    port,
-                    username=username,
-                    secret=secret,
-                    auth=auth,
-                    tls=tls,
-                    events=events,
-                    connect_timeout=connect_timeout,
-                    login_timeout=login_timeout,
-                    action_timeout=action_timeout,
-                    logoff_timeout=logoff_timeout,
-                    protocol=protocol,
-                )
-            except BaseException as exc:
-                error = exc
-            else:
-                nursery.start_soon(_cancel_when_lost, connection, body)
-                try:
-                    with body:
-                        yield connection
-                except BaseException as exc:
-                    error = exc
-                await connection.aclose()
-    except BaseExceptionGroup as group:
-        # The nursery holds only the connection's own tasks, which raise nothing but the
-        # Cancelled of a cancelled block: that comes out plain. Anything else is a bug of
-        # trio-ami's own, shown whole.
-        if not _only((trio.Cancelled,), group):
-            raise
-        if error is None:
-            error = _leaves(group)[0]
-    if connection is not None:
-        error = _block_outcome(connection, body, error)
-    if error is not None:
-        raise error
-
-
-def _block_outcome(
-    connection: AMIConnection, body: trio.CancelScope, error: BaseException | None
-) -> BaseException | None:
-    """What ``open_ami`` raises, given how the block ended and how the session ended."""
-    ending = connection.ending
-    if ending is None or ending.clean or (error is not None and not _only(_LOSS, error)):
-        return error  # the session was not lost, or the block failed in its own way
-    cancelled = (
-        [leaf for leaf in _leaves(error) if isinstance(leaf, trio.Cancelled)] if error else []
-    )
-    if cancelled and trio.current_effective_deadline() == -math.inf:
-        return cancelled[0]  # the block is cancelled from outside as well: that wins
-    if error is None and not body.cancelled_caught:
-        return None  # the block was done before it noticed
-    # The block was cancelled because the session ended, or its tasks failed with it.
-    return connection.closed_error()

@@ -370,7 +370,7 @@ async def test_connect_ami_in_the_callers_nursery(address: tuple[str, int]) -> N
         ami = await trio_ami.connect_ami(
             nursery, address[0], address[1], username="admin", secret="s3cret"
         )
-        assert ami.protocol.state is trio_ami.State.READY
+        assert ami.protocol.state is trio_ami.sansio.State.READY
         await ami.aclose()
     assert ami.closed
 

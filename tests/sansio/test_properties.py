@@ -6,8 +6,7 @@ import hashlib
 from typing import NamedTuple
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 from sansio_helpers import feed, parse, split_at
 
 from trio_ami.sansio import (

@@ -14,8 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 from protocol_helpers import BANNER, Peer, event, legacy_command, packet, response
 from sansio_helpers import Splitter, split_at, whole
 

@@ -1,0 +1,69 @@
+"""The options every way of connecting shares, spelled once.
+
+``open_ami``, ``connect_ami`` and ``wrap_ami_stream`` take the credentials, then these options as
+keyword arguments (typed by :class:`SessionOptions` and :class:`ConnectOptions`); their defaults
+live in :class:`Settings` and nowhere else. The credentials are never part of a settings object,
+so that no ``repr`` of one can show the secret.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Sequence
+from typing import Literal, TypedDict
+
+import attrs
+
+from .sansio import ClientProtocol
+
+__all__ = ["ConnectOptions", "SessionOptions", "Settings"]
+
+EventMask = bool | str | Sequence[str] | None
+
+
+class SessionOptions(TypedDict, total=False):
+    """The options of a session over any stream (all optional; defaults in :class:`Settings`).
+
+    - ``auth``: ``"md5"`` (challenge-response: the secret never crosses the wire) or
+      ``"plain"``.
+    - ``events``: the event mask set at login: ``True``/``False`` for all/none, classes
+      (``["call", "system"]``), or ``None`` for the server's default.
+    - ``login_timeout``: seconds for the banner and the login answer.
+    - ``action_timeout``: the default deadline of every action (``None``: wait for ever).
+    - ``logoff_timeout``: how long closing waits for the ``Goodbye``.
+    - ``protocol``: a configured :class:`~trio_ami.sansio.ClientProtocol` (limits, list
+      actions, encoding), fresh for each connection.
+    """
+
+    auth: Literal["md5", "plain"]
+    events: EventMask
+    login_timeout: float
+    action_timeout: float | None
+    logoff_timeout: float
+    protocol: ClientProtocol | None
+
+
+class ConnectOptions(SessionOptions, total=False):
+    """:class:`SessionOptions`, and how to reach the server over TCP.
+
+    - ``tls``: ``True`` for TLS verified against the system's CAs, an ``ssl.SSLContext`` of
+      your own, or ``None``/``False`` for plain TCP (the default port follows: 5039 or 5038).
+    - ``connect_timeout``: seconds to open the TCP connection (and the TLS handshake).
+    """
+
+    tls: bool | ssl.SSLContext | None
+    connect_timeout: float
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    """Every option with its default: what a connection is made with."""
+
+    auth: Literal["md5", "plain"] = "md5"
+    events: EventMask = True
+    login_timeout: float = 10.0
+    action_timeout: float | None = 30.0
+    logoff_timeout: float = 2.0
+    protocol: ClientProtocol | None = None
+    tls: bool | ssl.SSLContext | None = None
+    connect_timeout: float = 10.0
