@@ -30,21 +30,11 @@ from ._errors import (
     RemoteProtocolError,
     SubscriptionOverflow,
 )
-from ._messages import Banner, Event, Message, Response, message_from_text
-from ._parser import (
-    DEFAULT_MAX_HEADERS,
-    DEFAULT_MAX_LINE_LENGTH,
-    DEFAULT_MAX_PACKET_SIZE,
-    PacketParser,
-)
-from ._protocol import (
-    DEFAULT_MAX_LIST_ITEMS,
-    LIST_ACTIONS,
+from ._items import (
     ActionAborted,
     ActionCompleted,
     ActionResult,
     BannerReceived,
-    ClientProtocol,
     ConnectionTerminated,
     ListItem,
     LoginFailed,
@@ -53,6 +43,15 @@ from ._protocol import (
     ProtocolStatistics,
     UnexpectedMessage,
 )
+from ._messages import Banner, Event, Message, Response, message_from_text
+from ._parser import (
+    DEFAULT_MAX_HEADERS,
+    DEFAULT_MAX_LINE_LENGTH,
+    DEFAULT_MAX_PACKET_SIZE,
+    PacketParser,
+)
+from ._pending import LIST_ACTIONS
+from ._protocol import DEFAULT_MAX_LIST_ITEMS, ClientProtocol
 from ._state import TRANSITIONS, Ending, Input, State
 from .requests import Request
 

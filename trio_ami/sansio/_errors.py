@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING
 from ._state import Ending
 
 if TYPE_CHECKING:
+    from ._items import ActionResult
     from ._messages import Message
-    from ._protocol import ActionResult
 
 __all__ = [
     "AMIConnectionError",

@@ -21,315 +21,42 @@ import secrets
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Mapping, Sequence
 
-import attrs
-
 from ._actions import Action, event_mask
 from ._auth import md5_key
 from ._errors import (
-    AMIError,
-    ConnectionClosed,
     ListTooLong,
     LocalProtocolError,
     RemoteProtocolError,
 )
-from ._messages import Banner, Event, Message, Response, ascii_int
+from ._items import (
+    ActionAborted,
+    ActionCompleted,
+    ActionResult,
+    BannerReceived,
+    ConnectionTerminated,
+    ListItem,
+    LoginFailed,
+    LoginSucceeded,
+    ProtocolItem,
+    ProtocolStatistics,
+    UnexpectedMessage,
+)
+from ._messages import Banner, Event, Message, Response
 from ._parser import (
     DEFAULT_MAX_HEADERS,
     DEFAULT_MAX_LINE_LENGTH,
     DEFAULT_MAX_PACKET_SIZE,
     PacketParser,
 )
+from ._pending import LIST_ACTIONS, PendingAction
 from ._state import LOCAL_INPUTS, TRANSITIONS, Ending, Input, State
 
-__all__ = [
-    "DEFAULT_MAX_LIST_ITEMS",
-    "LIST_ACTIONS",
-    "ActionAborted",
-    "ActionCompleted",
-    "ActionResult",
-    "BannerReceived",
-    "ClientProtocol",
-    "ConnectionTerminated",
-    "ListItem",
-    "LoginFailed",
-    "LoginSucceeded",
-    "ProtocolItem",
-    "ProtocolStatistics",
-    "UnexpectedMessage",
-]
-
-#: Classic list actions and the event that ends their list, lower-case action name first. Used
-#: when a response does not announce its list with ``EventList: start`` (older Asterisk).
-LIST_ACTIONS: Mapping[str, str] = {
-    "agents": "AgentsComplete",
-    "bridgeinfo": "BridgeInfoComplete",
-    "bridgelist": "BridgeListComplete",
-    "bridgetechnologylist": "BridgeTechnologyListComplete",
-    "confbridgelist": "ConfbridgeListComplete",
-    "confbridgelistrooms": "ConfbridgeListRoomsComplete",
-    "coreshowchannelmap": "CoreShowChannelMapComplete",
-    "coreshowchannels": "CoreShowChannelsComplete",
-    "dahdishowchannels": "DAHDIShowChannelsComplete",
-    "devicestatelist": "DeviceStateListComplete",
-    "extensionstatelist": "ExtensionStateListComplete",
-    "iaxpeerlist": "PeerlistComplete",
-    "iaxpeers": "PeerlistComplete",
-    "iaxregistry": "RegistrationsComplete",
-    "meetmelist": "MeetmeListComplete",
-    "meetmelistrooms": "MeetmeListRoomsComplete",
-    "parkedcalls": "ParkedCallsComplete",
-    "parkinglots": "ParkinglotsComplete",
-    "pjsipshowaors": "AorListComplete",
-    "pjsipshowauths": "AuthListComplete",
-    "pjsipshowcontacts": "ContactListComplete",
-    "pjsipshowendpoint": "EndpointDetailComplete",
-    "pjsipshowendpoints": "EndpointListComplete",
-    "pjsipshowregistrationsinbound": "InboundRegistrationDetailComplete",
-    "pjsipshowregistrationsoutbound": "OutboundRegistrationDetailComplete",
-    "pjsipshowsubscriptionsinbound": "InboundSubscriptionDetailComplete",
-    "pjsipshowsubscriptionsoutbound": "OutboundSubscriptionDetailComplete",
-    "presencestatelist": "PresenceStateListComplete",
-    "queuestatus": "QueueStatusComplete",
-    "queuesummary": "QueueSummaryComplete",
-    "showdialplan": "ShowDialPlanComplete",
-    "sippeers": "PeerlistComplete",
-    "sipshowregistry": "RegistrationsComplete",
-    "status": "StatusComplete",
-    "voicemailuserslist": "VoicemailUserEntryComplete",
-}
+__all__ = ["DEFAULT_MAX_LIST_ITEMS", "ClientProtocol"]
 
 #: Most items an action collects into its result before it fails with ``ListTooLong``.
 DEFAULT_MAX_LIST_ITEMS = 100_000
 
 _MAX_ABANDONED = 1024  # abandoned actions remembered, to drop their late packets
-
-# What the Reason of an OriginateResponse means: the last call progress Asterisk saw (its
-# AST_CONTROL_* value), 0 when the call could not be placed or nothing came back in time.
-_ORIGINATE_REASONS: Mapping[str, str] = {
-    "0": "failed, or no such extension or number",
-    "1": "hung up",
-    "3": "no answer",
-    "4": "answered",
-    "5": "busy",
-    "8": "congestion",
-}
-
-
-def _originate_failure(outcome: Message) -> str:
-    """``"Failure (reason 5: busy)"``: an ``OriginateResponse``'s status and why."""
-    status = outcome.get("Response") or "Failure"
-    reason = outcome.get("Reason", "").strip()
-    if not reason:
-        return status
-    meaning = _ORIGINATE_REASONS.get(reason)
-    return f"{status} (reason {reason}: {meaning})" if meaning else f"{status} (reason {reason})"
-
-
-# -- results ------------------------------------------------------------------------------------
-@attrs.frozen
-class ActionResult:
-    """The final result of one action.
-
-    ``response`` is the server's response; ``events`` the items of the event list it opened
-    (empty for a single-response action, or when the items were streamed); ``complete`` the event
-    that closed the list; ``outcome`` the event that reported the outcome (``OriginateResponse``);
-    ``error`` a ``Response: Error`` that aborted a list after it had started.
-    """
-
-    action: Action
-    response: Response
-    events: tuple[Event, ...] = ()
-    complete: Event | None = None
-    outcome: Event | None = None
-    error: Response | None = None
-    #: How many list items arrived (counted even when streamed).
-    items_received: int = 0
-
-    @property
-    def action_id(self) -> str:
-        return self.action.action_id or ""
-
-    @property
-    def success(self) -> bool:
-        """False for ``Response: Error``, an aborted list, or an outcome other than Success."""
-        if self.response.is_error or self.error is not None:
-            return False
-        return self.outcome is None or self.outcome.get("Response", "").lower() == "success"
-
-    @property
-    def failure(self) -> Response | Event | None:
-        """The message that says why the action failed, or ``None`` if it succeeded."""
-        if self.success:
-            return None
-        if self.error is not None:
-            return self.error
-        return self.response if self.response.is_error else self.outcome
-
-    @property
-    def message(self) -> str:
-        """The server's ``Message:`` text (of the failure, if any); for a failed
-        ``OriginateResponse``, its status and what its ``Reason`` code means."""
-        source = self.failure or self.response
-        text = source.get("Message")
-        if not text and source is self.outcome and source.name.lower() == "originateresponse":
-            return _originate_failure(source)
-        return text or source.get("Reason") or ""
-
-    @property
-    def output(self) -> list[str]:
-        """``Command`` output lines, the same on every AMI version."""
-        return self.response.output
-
-    @property
-    def expected_items(self) -> int | None:
-        """The ``ListItems`` count the server announced at the end of the list, if any."""
-        if self.complete is None:
-            return None
-        return ascii_int(self.complete.get("ListItems", ""))
-
-    @property
-    def items_match(self) -> bool:
-        """False when the server announced a ``ListItems`` count that differs from what came."""
-        expected = self.expected_items
-        return expected is None or expected == self.items_received
-
-
-# -- items the protocol emits -------------------------------------------------------------------
-@attrs.frozen
-class BannerReceived:
-    """The server greeted: ``banner.version`` is its AMI version."""
-
-    banner: Banner
-
-
-@attrs.frozen
-class LoginSucceeded:
-    """The server accepted the login."""
-
-    response: Response
-
-
-@attrs.frozen
-class LoginFailed:
-    """The server refused the login (the session is over): ``message`` is what it said."""
-
-    response: Response
-    message: str
-
-
-@attrs.frozen
-class ActionCompleted:
-    """An action got its final result (successful or not: see ``result.success``)."""
-
-    result: ActionResult
-
-    @property
-    def action_id(self) -> str:
-        return self.result.action_id
-
-
-@attrs.frozen
-class ActionAborted:
-    """An action can never complete: the session ended first (``error`` is a
-    ``ConnectionClosed``), or its event list passed its limit (``ListTooLong``; the session goes
-    on)."""
-
-    action_id: str
-    action: Action
-    error: AMIError
-
-
-@attrs.frozen
-class ListItem:
-    """One item of an event list that is delivered as it arrives (``stream=True``)."""
-
-    action_id: str
-    event: Event
-
-
-@attrs.frozen
-class UnexpectedMessage:
-    """A packet that belongs to nothing pending: a response to an unknown ActionID, or a packet
-    that is neither a response nor an event. Surfaced rather than dropped or misattributed."""
-
-    message: Message
-    reason: str
-
-
-@attrs.frozen
-class ConnectionTerminated:
-    """The session is over: ``ending`` says how, ``reason`` says it in words, ``error`` is what
-    ended it, where something did (the ``RemoteProtocolError`` of a protocol error, the error
-    given to :meth:`ClientProtocol.connection_lost`)."""
-
-    ending: Ending
-    reason: str
-    error: BaseException | None = None
-
-    def closed_error(self, what: str) -> ConnectionClosed:
-        """A new ``ConnectionClosed`` saying that ``what`` cannot go on, caused by ``error``."""
-        closed = ConnectionClosed(f"{what}: {self.reason}", ending=self.ending)
-        closed.__cause__ = self.error
-        return closed
-
-
-#: Everything :meth:`ClientProtocol.next_item` can return. A broadcast event is the ``Event``
-#: itself.
-ProtocolItem = (
-    Event
-    | BannerReceived
-    | LoginSucceeded
-    | LoginFailed
-    | ActionCompleted
-    | ActionAborted
-    | ListItem
-    | UnexpectedMessage
-    | ConnectionTerminated
-)
-
-
-@attrs.frozen
-class ProtocolStatistics:
-    """A snapshot of a session's counters."""
-
-    state: State
-    pending_actions: int
-    actions_sent: int
-    responses_received: int
-    events_received: int
-    events_delivered: int
-    list_items_received: int
-    unexpected_messages: int
-    late_packets_dropped: int
-    bytes_received: int
-    bytes_sent: int
-
-
-# -- pending actions ----------------------------------------------------------------------------
-@attrs.define(eq=False)
-class _Pending:
-    action: Action
-    purpose: Input  # SEND_ACTION, SEND_LOGIN, SEND_CHALLENGE or SEND_LOGOFF
-    complete_on: str | None  # lower-case name of the event ending the list, when known
-    outcome_event: str | None  # lower-case name of the event reporting the outcome
-    stream: bool
-    max_items: int  # items collected before the action fails with ListTooLong
-    response: Response | None = None
-    in_list: bool = False
-    events: list[Event] = attrs.Factory(list)
-    items: int = 0
-    complete: Event | None = None  # the event that closed the list (it may precede the response)
-    outcome: Event | None = None
-    abandoned: bool = False
-
-    @property
-    def claims_events(self) -> bool:
-        """Whether events carrying this ActionID belong to this action rather than to everyone."""
-        return (
-            self.in_list
-            or self.outcome_event is not None
-            or (self.response is None and self.complete_on is not None)
-        )
 
 
 def _md5_login(headers: Sequence[tuple[str, str]], key: str) -> Action:
@@ -385,10 +112,10 @@ class ClientProtocol:
             else:
                 self._list_actions.pop(name.lower(), None)
         self._state = State.AWAITING_BANNER
-        self._pending: dict[str, _Pending] = {}
+        self._pending: dict[str, PendingAction] = {}
         # Pending or abandoned actions that may claim events carrying their ActionID.
-        self._claimers: dict[str, _Pending] = {}
-        self._abandoned: OrderedDict[str, _Pending] = OrderedDict()
+        self._claimers: dict[str, PendingAction] = {}
+        self._abandoned: OrderedDict[str, PendingAction] = OrderedDict()
         self._items: deque[ProtocolItem] = deque()
         self._outgoing = bytearray()
         self._login_secret: str | None = None
@@ -556,7 +283,7 @@ class ClientProtocol:
         data = action.to_bytes(self.encoding)  # validates
         self._state = state
         self._counter = counter
-        pending = _Pending(
+        pending = PendingAction(
             action=action,
             purpose=purpose,
             complete_on=complete_on.lower() if complete_on else None,
@@ -687,7 +414,7 @@ class ClientProtocol:
                 self._late_dropped += 1  # a forgotten action's response, whatever it says
             self._action_answered(pending, response)
 
-    def _action_answered(self, pending: _Pending, response: Response) -> None:
+    def _action_answered(self, pending: PendingAction, response: Response) -> None:
         opened = pending.response
         if opened is not None:
             if pending.in_list and response.is_error:  # the list was aborted after it started
@@ -712,12 +439,12 @@ class ClientProtocol:
         elif pending.outcome_event is None or pending.outcome is not None:
             self._finish(pending, response)
 
-    def _drop_or_report(self, pending: _Pending, response: Response, reason: str) -> None:
+    def _drop_or_report(self, pending: PendingAction, response: Response, reason: str) -> None:
         if not pending.abandoned:  # a forgotten action's response was counted as dropped
             self._unexpected += 1
             self._items.append(UnexpectedMessage(response, reason))
 
-    def _challenge_answered(self, pending: _Pending, response: Response) -> None:
+    def _challenge_answered(self, pending: PendingAction, response: Response) -> None:
         self._pending.pop(pending.action.action_id or "", None)
         challenge = response.get("Challenge")
         if response.is_error or not challenge:
@@ -731,7 +458,7 @@ class ClientProtocol:
         self._pending[action_id].action = self._pending[action_id].action.masked()
         self._outgoing += data
 
-    def _login_answered(self, pending: _Pending, response: Response) -> None:
+    def _login_answered(self, pending: PendingAction, response: Response) -> None:
         self._pending.pop(pending.action.action_id or "", None)
         if response.name.lower() != "success":
             self._login_refused(response)
@@ -745,7 +472,7 @@ class ClientProtocol:
         self._terminate(Input.LOGIN_REFUSED, Ending.LOGIN_REFUSED, f"login refused: {message}")
 
     # -- events that belong to an action --------------------------------------------------------
-    def _claim(self, pending: _Pending, event: Event) -> bool:
+    def _claim(self, pending: PendingAction, event: Event) -> bool:
         """Route an event carrying a claiming action's ActionID; False to broadcast it."""
         name = event.name.lower()
         if pending.outcome_event is not None and name == pending.outcome_event:
@@ -791,7 +518,7 @@ class ClientProtocol:
         return True
 
     def _finish(
-        self, pending: _Pending, response: Response, *, error: Response | None = None
+        self, pending: PendingAction, response: Response, *, error: Response | None = None
     ) -> None:
         """Complete ``pending``, answered by ``response``; a forgotten action is just dropped."""
         action_id = pending.action.action_id or ""

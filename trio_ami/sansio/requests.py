@@ -23,8 +23,9 @@ import attrs
 
 from ._actions import Action, Headers, HeaderValue, event_mask
 from ._errors import ActionFailed
+from ._items import ActionResult
 from ._messages import Event, Response
-from ._protocol import ActionResult, ClientProtocol
+from ._protocol import ClientProtocol
 
 __all__ = [
     "ASTERISK_RING_TIMEOUT",
