@@ -14,16 +14,16 @@ still logs off (bounded by ``logoff_timeout``) before the stream is closed.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import logging
 import math
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import attrs
 import trio
 
+from ._helpers import helper_method
 from ._settings import Settings
 from ._subscription import (
     DEFAULT_BUFFER,
@@ -107,27 +107,6 @@ def _action(
         pairs.extend(headers.items() if isinstance(headers, Mapping) else headers)
     pairs.extend(fields.items())
     return Action(name, pairs)
-
-
-def _helper(
-    build: Callable[P, Request[T]],
-) -> Callable[Concatenate[AMIConnection, P], Coroutine[Any, Any, T]]:
-    """The method of :class:`AMIConnection` that sends what ``build`` makes: same parameters,
-    same documentation (a deadline or ``check=False`` of one's own: :meth:`~AMIConnection.request`).
-    """
-
-    async def helper(self: AMIConnection, /, *args: P.args, **kwargs: P.kwargs) -> T:
-        return await self.request(build(*args, **kwargs))
-
-    helper.__name__ = build.__name__
-    helper.__qualname__ = f"AMIConnection.{build.__name__}"
-    helper.__doc__ = build.__doc__
-    helper.__module__ = __name__
-    signature = inspect.signature(build)
-    self_parameter = inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)
-    parameters = [self_parameter, *signature.parameters.values()]
-    setattr(helper, "__signature__", signature.replace(parameters=parameters))  # noqa: B010
-    return helper
 
 
 class AMIConnection(trio.abc.AsyncResource):
@@ -602,20 +581,20 @@ class AMIConnection(trio.abc.AsyncResource):
         """End the session: same as leaving the ``open_ami`` block."""
         await self.aclose()
 
-    ping = _helper(requests.ping)
-    command = _helper(requests.command)
-    originate = _helper(requests.originate)
-    redirect = _helper(requests.redirect)
-    set_var = _helper(requests.set_var)
-    get_var = _helper(requests.get_var)
-    status = _helper(requests.status)
-    core_show_channels = _helper(requests.core_show_channels)
-    sip_peers = _helper(requests.sip_peers)
-    iax_peers = _helper(requests.iax_peers)
-    pjsip_endpoints = _helper(requests.pjsip_endpoints)
-    get_config = _helper(requests.get_config)
-    get_config_json = _helper(requests.get_config_json)
-    extension_state = _helper(requests.extension_state)
-    user_event = _helper(requests.user_event)
-    events = _helper(requests.events)
-    filter = _helper(requests.filter)
+    ping = helper_method(requests.ping)
+    command = helper_method(requests.command)
+    originate = helper_method(requests.originate)
+    redirect = helper_method(requests.redirect)
+    set_var = helper_method(requests.set_var)
+    get_var = helper_method(requests.get_var)
+    status = helper_method(requests.status)
+    core_show_channels = helper_method(requests.core_show_channels)
+    sip_peers = helper_method(requests.sip_peers)
+    iax_peers = helper_method(requests.iax_peers)
+    pjsip_endpoints = helper_method(requests.pjsip_endpoints)
+    get_config = helper_method(requests.get_config)
+    get_config_json = helper_method(requests.get_config_json)
+    extension_state = helper_method(requests.extension_state)
+    user_event = helper_method(requests.user_event)
+    events = helper_method(requests.events)
+    filter = helper_method(requests.filter)
