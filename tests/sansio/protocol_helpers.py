@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from sansio_helpers import Splitter, whole
@@ -17,11 +18,16 @@ from sansio_helpers import Splitter, whole
 from trio_ami.sansio import (
     TRANSITIONS,
     Action,
+    ActionCompleted,
+    ActionResult,
     ClientProtocol,
+    Event,
+    HeaderValue,
     Input,
     Message,
     PacketParser,
     ProtocolItem,
+    Response,
     State,
 )
 
@@ -206,3 +212,183 @@ def state_diagram() -> str:
 
 if __name__ == "__main__":
     print(state_diagram(), end="")
+
+
+# -- shortcuts of the protocol tests, and a recipe to reach each state ----------------------
+def ready_peer(split: Splitter = whole, proto: ClientProtocol | None = None) -> Peer:
+    peer = Peer(split, proto)
+    peer.ready()
+    return peer
+
+
+def completed(items: list[ProtocolItem]) -> list[ActionResult]:
+    return [item.result for item in items if isinstance(item, ActionCompleted)]
+
+
+def only_result(items: list[ProtocolItem]) -> ActionResult:
+    results = completed(items)
+    assert len(results) == 1, items
+    return results[0]
+
+
+def msg(data: bytes) -> Message:
+    """The message ``data`` (one packet) parses to, for comparisons."""
+    text = data.decode().replace("\r\n", "\n").rstrip("\n")
+    return as_event(data) if text.startswith("Event: ") else as_response(data)
+
+
+def as_event(data: bytes) -> Event:
+    return Event(data.decode().replace("\r\n", "\n").rstrip("\n"))
+
+
+def as_response(data: bytes) -> Response:
+    return Response(data.decode().replace("\r\n", "\n").rstrip("\n"))
+
+
+def state_of(peer: Peer) -> State:
+    """The protocol's state, read through a call so that type checkers do not narrow it."""
+    return peer.proto.state
+
+
+# -- reaching each state, and applying each input --------------------------------------------------
+class StatePeer(Peer):
+    """A peer that remembers the Ping and Logoff it left pending on the way to a state."""
+
+    ping_id: str | None = None
+    logoff_id: str | None = None
+
+
+# Every recipe leaves a Ping pending where the state allows one, so that RESPONSE can be driven.
+def _connected(peer: StatePeer) -> None:
+    peer.greet()
+    peer.ping_id = peer.send(Action("Ping"))
+
+
+def _challenge_sent(peer: StatePeer) -> None:
+    _connected(peer)
+    peer.login(auth="md5")
+
+
+def _login_sent(peer: StatePeer) -> None:
+    _connected(peer)
+    peer.login(auth="plain")
+
+
+def _ready(peer: StatePeer) -> None:
+    peer.ready()
+    peer.ping_id = peer.send(Action("Ping"))
+
+
+def _logging_off(peer: StatePeer) -> None:
+    _ready(peer)
+    peer.logoff_id = peer.logoff()
+
+
+def _logging_off_before_login(peer: StatePeer) -> None:
+    _connected(peer)
+    peer.logoff_id = peer.logoff()
+
+
+def _closed(peer: StatePeer) -> None:
+    peer.ready()
+    peer.feed(response("Goodbye", peer.logoff(), ("Message", "Thanks for all the fish.")))
+
+
+def _error(peer: StatePeer) -> None:
+    peer.greet()
+    peer.feed(event("FullyBooted"))  # an event before login
+
+
+REACH: dict[State, Callable[[StatePeer], None]] = {
+    State.AWAITING_BANNER: lambda peer: None,
+    State.CONNECTED: _connected,
+    State.CHALLENGE_SENT: _challenge_sent,
+    State.LOGIN_SENT: _login_sent,
+    State.READY: _ready,
+    State.LOGGING_OFF: _logging_off,
+    State.LOGGING_OFF_BEFORE_LOGIN: _logging_off_before_login,
+    State.CLOSED: _closed,
+    State.ERROR: _error,
+}
+
+
+def reach(state: State, split: Splitter = whole) -> StatePeer:
+    # A small line limit lets any state be broken by one long line.
+    peer = StatePeer(split, ClientProtocol(action_id_prefix="t", max_line_length=200))
+    REACH[state](peer)
+    assert state_of(peer) is state
+    peer.proto.take_items()
+    return peer
+
+
+def _goodbye(peer: StatePeer) -> list[ProtocolItem]:
+    if state_of(peer) in (State.LOGGING_OFF, State.LOGGING_OFF_BEFORE_LOGIN):
+        return peer.feed(response("Goodbye", peer.logoff_id))
+    return peer.feed(response("Goodbye", None, ("Message", "Thanks for all the fish.")))
+
+
+APPLY: dict[Input, Callable[[StatePeer], object]] = {
+    Input.SEND_CHALLENGE: lambda peer: peer.login(auth="md5"),
+    Input.SEND_LOGIN: lambda peer: peer.login(auth="plain"),
+    Input.SEND_ACTION: lambda peer: peer.send(Action("Ping")),
+    Input.SEND_LOGOFF: lambda peer: peer.logoff(),
+    Input.BANNER: lambda peer: peer.feed(BANNER),
+    Input.CHALLENGE_ANSWERED: lambda peer: peer.feed(
+        response("Success", peer.login_id, ("Challenge", "840415273"))
+    ),
+    Input.LOGIN_ACCEPTED: lambda peer: peer.feed(response("Success", peer.login_id)),
+    Input.LOGIN_REFUSED: lambda peer: peer.feed(
+        response("Error", peer.login_id, ("Message", "Authentication failed"))
+    ),
+    Input.RESPONSE: lambda peer: peer.feed(response("Success", peer.ping_id, ("Ping", "Pong"))),
+    Input.EVENT: lambda peer: peer.feed(event("PeerStatus", None, ("Peer", "PJSIP/100"))),
+    Input.GOODBYE: _goodbye,
+    Input.LOGOFF_REFUSED: lambda peer: peer.feed(
+        response("Error", peer.logoff_id, ("Message", "Permission denied"))
+    ),
+    Input.END_OF_STREAM: lambda peer: peer.eof(),
+    Input.BROKEN_STREAM: lambda peer: peer.feed(b"x" * 300),
+    Input.CLOSE: lambda peer: peer.proto.close(),
+    Input.TRANSPORT_FAILED: lambda peer: peer.proto.connection_lost(OSError("reset by peer")),
+}
+
+
+CHANNELS = [
+    event("CoreShowChannel", "{id}", ("Channel", "Local/300@test-00000002;1")),
+    event("CoreShowChannel", "{id}", ("Channel", "Local/300@test-00000002;2")),
+]
+
+
+def items_for(action_id: str, *templates: bytes) -> list[bytes]:
+    return [template.replace(b"{id}", action_id.encode()) for template in templates]
+
+
+ORIGINATE_HEADERS: dict[str, HeaderValue] = {
+    "Channel": "Local/100@test",
+    "Application": "Wait",
+    "Data": "2",
+    "Async": True,
+}
+ORIGINATE = Action("Originate", ORIGINATE_HEADERS)
+
+
+def outcome(action_id: str, result: str = "Success", *headers: tuple[str, str]) -> bytes:
+    return event(
+        "OriginateResponse",
+        action_id,
+        ("Response", result),
+        ("Channel", "Local/100@test-00000004;1"),
+        *headers,
+    )
+
+
+def snapshot(proto: ClientProtocol) -> tuple[object, ...]:
+    return (
+        proto.state,
+        proto.statistics(),
+        proto.pending_action_ids,
+        proto.banner,
+        proto.fully_booted,
+        proto.take_items(),
+        proto.data_to_send(),
+    )
