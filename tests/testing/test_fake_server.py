@@ -362,7 +362,9 @@ async def test_md5_login_with_a_challenge_and_a_secret_that_are_not_utf8(
     server = FakeAMIServer(users={"admin": secret})
     challenge_bytes = b"\xfe\xff12"
     monkeypatch.setattr(
-        server, "new_challenge", lambda: challenge_bytes.decode("utf-8", "surrogateescape")
+        FakeAMIServer,
+        "new_challenge",
+        lambda self: challenge_bytes.decode("utf-8", "surrogateescape"),
     )
     expected_key = hashlib.md5(challenge_bytes + b"pa\xffss").hexdigest()
     async with server.listen_tcp() as (host, port):
@@ -429,7 +431,7 @@ async def test_legacy_asterisk_flavour() -> None:
             ("Privilege", "system,all"),
             ("Status", "Fully Booted"),
         )
-        assert server.legacy_command
+        assert server.settings.flavour.command_is_legacy
         version = await client.call("Command", {"Command": "core show version"})
         assert version.is_legacy_command
         assert version.output[0].startswith("Asterisk 13.38.3 built by")
@@ -644,7 +646,7 @@ async def test_command_legacy() -> None:
         unknown = await client.call("Command", {"Command": "nope"})
         assert unknown.name == "Follows"
         assert unknown.output[0].startswith("No such command 'nope'")
-        server.legacy_command = False
+        server.configure(legacy_command=False)
         modern = await client.call("Command", {"Command": "two lines"})
         assert modern.name == "Success" and not modern.is_legacy_command
 
@@ -680,9 +682,9 @@ async def test_peer_and_endpoint_lists() -> None:
         assert [i["ObjectName"] for i in items] == ["100", "101", "102"]
         assert items[0]["DeviceState"] == "Not in use"
         assert (complete.name, complete["ListItems"]) == ("EndpointListComplete", "3")
-        server.pjsip_endpoints = []
+        server.pbx.pjsip_endpoints = []
         assert (await client.call("PJSIPShowEndpoints"))["Message"] == "No endpoints found"
-        server.sip_peers = []
+        server.sip_peers.clear()
         await client.action("SIPpeers", action_id=None)
         await client.until(lambda m: m.name == "PeerlistComplete")
         assert bytes(client.raw).endswith(
@@ -694,7 +696,7 @@ async def test_peer_and_endpoint_lists() -> None:
 
 # -- Originate ----------------------------------------------------------------------------------
 async def test_originate_without_simulator() -> None:
-    async with serving(originate_delay=0.01) as (server, connect):
+    async with serving(originate_delay=0.01, handler_errors="respond") as (server, connect):
         client = await connect()
         listener = await connect()
         await client.action(
@@ -777,7 +779,7 @@ async def test_originate_without_simulator() -> None:
         assert (
             await client.call("Originate", {"Channel": "PJSIP/1", "Application": "E"})
         ).name == "Error"
-        assert isinstance(server.handler_errors[0], ValueError)
+        assert isinstance(server.handler_exceptions[0], ValueError)
 
 
 async def test_originate_with_simulator_makes_a_call() -> None:
@@ -945,12 +947,12 @@ async def test_numbers_from_a_client_are_ascii_digits_only() -> None:
             local = {"Channel": "Local/300@test", "Application": "Wait", "Data": data}
             answer = await client.call("Originate", local)
             assert answer["Message"] == "Originate successfully queued"
-        assert server.handler_errors == []
+        assert server.handler_exceptions == []
 
 
 def test_a_version_that_is_not_ascii_digits_stops_at_them() -> None:
-    assert not FakeAMIServer(ami_version="11.²").legacy_command
-    assert FakeAMIServer(ami_version="2.²").legacy_command
+    assert not FakeAMIServer(ami_version="11.²").settings.flavour.command_is_legacy
+    assert FakeAMIServer(ami_version="2.²").settings.flavour.command_is_legacy
 
 
 async def test_dual_redirect_and_status_of_one_channel() -> None:
@@ -1000,7 +1002,7 @@ async def test_global_variables() -> None:
             ("Variable", "G"),
             ("Value", "1"),
         )
-        assert server.global_vars == {"G": "1"}
+        assert server.pbx.global_vars == {"G": "1"}
         assert (await client.call("Getvar", {"Variable": "G"}))["Value"] == "1"
         assert (await client.call("Getvar", {"Variable": "UNSET"}))["Value"] == ""
         assert (await client.call("Getvar", {}))["Message"] == "No variable specified"
@@ -1085,7 +1087,7 @@ async def test_userevent_reaches_every_session() -> None:
 
 # -- scripting ----------------------------------------------------------------------------------
 async def test_handlers_and_canned_replies() -> None:
-    async with serving() as (server, connect):
+    async with serving(handler_errors="respond") as (server, connect):
         server.set_reply("Foo", {"Response": "Success", "Message": "x"})
 
         async def queue_status(session: FakeSession, action: Message) -> list[object]:
@@ -1116,7 +1118,7 @@ async def test_handlers_and_canned_replies() -> None:
         assert (await client.call("Ping"))["Ping"] == "Custom"
         boom = await client.call("Explode")
         assert boom.name == "Error" and "ZeroDivisionError" in boom["Message"]
-        assert isinstance(server.handler_errors[0], ZeroDivisionError)
+        assert isinstance(server.handler_exceptions[0], ZeroDivisionError)
         await client.action("Raw", action_id="r")
         raw = await client.response(None)
         assert raw["Message"] == "raw"
@@ -1177,7 +1179,7 @@ async def test_session_close_and_send_raw() -> None:
 async def test_slow_writes_are_chunked() -> None:
     async with serving() as (server, connect):
         client = await connect()
-        server.write_chunk_size = 7
+        server.write_chunk_size = 7  # shorthands for server.configure(...)
         server.write_delay = 0.002
         reads: list[int] = []
         original = client.stream.receive_some
@@ -1220,7 +1222,7 @@ async def test_slow_reader_is_disconnected_others_are_not() -> None:
                     server.push_event("UserEvent", {"UserEvent": "Bulk", "Data": payload})
                     pushed += 1
                     await trio.sleep(0)
-            assert slow_session.overflowed and server.overflow_disconnects == 1
+            assert slow_session.overflowed and server.statistics().overflow_disconnects == 1
             assert not fast_session.closed
             await fast.action("Ping", action_id="alive")
             await server.wait_until(lambda: received >= pushed)
@@ -1236,7 +1238,7 @@ async def test_write_timeout_drops_a_stuck_client() -> None:
             while not session.closed:
                 server.push_event("UserEvent", {"Pad": "x" * 60_000})
                 await trio.sleep(0.001)
-        assert server.write_timeouts == 1 and not session.overflowed
+        assert server.statistics().write_timeouts == 1 and not session.overflowed
 
 
 async def test_push_event_async_waits_instead_of_dropping() -> None:
@@ -1258,7 +1260,8 @@ async def test_push_event_async_waits_instead_of_dropping() -> None:
             nursery.start_soon(read_slowly)
             for n in range(300):
                 assert await server.push_event_async("UserEvent", {"N": str(n), "Pad": "x" * 4000})
-        assert count == 300 and not session.closed and server.overflow_disconnects == 0
+        assert count == 300 and not session.closed
+        assert server.statistics().overflow_disconnects == 0
         assert [m["N"] for m in client.seen[-300:]] == [str(n) for n in range(300)]
 
 
@@ -1310,7 +1313,7 @@ def _chunkings() -> list[list[bytes]]:
 
 async def test_any_chunking_of_client_input() -> None:
     async with serving() as (server, connect):
-        server.global_vars["NAME"] = "Zoë"
+        server.pbx.global_vars["NAME"] = "Zoë"
         results = []
         for chunks in _chunkings():
             client = await connect(login=False)

@@ -13,15 +13,25 @@ The server answers like a real Asterisk (banner, logins, ``Permission denied`` b
 event lists, both ``Command`` formats, ``OriginateResponse``...), can be scripted per action
 (:meth:`FakeAMIServer.set_handler`, :meth:`FakeAMIServer.set_reply`) and made to misbehave
 (stalls, disconnects, half packets, slow writes, replayed captures).
+
+The layers, each importing only those before it: ``_wire`` (packets, classes, masks: pure),
+``_filters``, ``_settings``, ``_captures`` (recordings), ``_pbx`` (the model),
+``_simulator`` (calls over time, on the model), ``_actions`` (the built-in actions, by topic,
+in one registry), ``_session`` (one connection), ``_server``.
 """
 
 from ._captures import Capture, load_capture
 from ._filters import EventFilter, FilterError
-from ._server import FakeAMIServer, FakeSession, Handler, HandlerResult, Reply
-from ._simulator import OUTCOMES, PBXSimulator, SimChannel
+from ._pbx import PBX, SimChannel
+from ._server import FakeAMIServer, Handler, ServerStatistics
+from ._session import FakeSession
+from ._settings import ServerSettings
+from ._simulator import OUTCOMES, PBXSimulator
+from ._wire import HandlerResult, Reply
 
 __all__ = [
     "OUTCOMES",
+    "PBX",
     "Capture",
     "EventFilter",
     "FakeAMIServer",
@@ -31,6 +41,8 @@ __all__ = [
     "HandlerResult",
     "PBXSimulator",
     "Reply",
+    "ServerSettings",
+    "ServerStatistics",
     "SimChannel",
     "load_capture",
 ]
