@@ -20,7 +20,7 @@ The layers, each importing only those before it: ``_wire`` (packets, classes, ma
 in one registry), ``_session`` (one connection), ``_server``.
 """
 
-from ._captures import Capture, load_capture
+from ._captures import Capture, ReplayScript, load_capture
 from ._filters import EventFilter, FilterError
 from ._pbx import PBX, SimChannel
 from ._server import FakeAMIServer, Handler, ServerStatistics
@@ -41,6 +41,7 @@ __all__ = [
     "HandlerResult",
     "PBXSimulator",
     "Reply",
+    "ReplayScript",
     "ServerSettings",
     "ServerStatistics",
     "SimChannel",
