@@ -1,4 +1,4 @@
-"""One simulated call on the :class:`~trio_ami.testing._pbx.PBX` model, and the calls an
+"""One simulated call on the :class:`~trio_ami.testing.PBX` model, and the calls an
 ``Originate`` asks for.
 
 A :class:`Call` owns its channels: it creates them on the model, dials and bridges them, waits

@@ -3,7 +3,7 @@
 :class:`FakeAMIServer` speaks AMI the way Asterisk 22 (AMI 11) or Asterisk 13 (AMI 2.x) does, as
 recorded from real servers: the banner, plain and MD5 logins, ``Permission denied`` before login,
 event masks and filters, ``Goodbye`` on ``Logoff``, and the built-in actions of
-:mod:`~trio_ami.testing._actions` on a :class:`~trio_ami.testing._pbx.PBX` model. Replies can be
+:mod:`~trio_ami.testing._actions` on a :class:`~trio_ami.testing.PBX` model. Replies can be
 scripted per action, faults injected per server or per session, and a
 :class:`~trio_ami.testing.PBXSimulator` attached to generate call traffic.
 
@@ -88,7 +88,7 @@ class FakeAMIServer(ActionFaults):
 
     or serve any trio stream, e.g. one end of :func:`trio.testing.memory_stream_pair`, with
     :meth:`serve_stream`. The keyword arguments are :attr:`settings` (see
-    :class:`~trio_ami.testing._settings.ServerSettings`); change them later with
+    :class:`~trio_ami.testing.ServerSettings`); change them later with
     :meth:`configure`. ``seed`` makes the server's own randomness (MD5 challenges)
     reproducible.
 

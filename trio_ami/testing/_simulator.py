@@ -5,7 +5,7 @@ Asterisk 22 emits for them, with the same header sets: ``Newchannel``, ``Newexte
 ``DialBegin``, ``Newstate`` (Ring, Ringing, Up), ``DialEnd``, ``BridgeCreate``/``Enter``/``Leave``/
 ``Destroy``, ``HangupRequest``, ``Hangup`` (``Cause``, ``Cause-txt``), ``DeviceStateChange``, and
 for originated calls ``LocalBridge`` and ``OriginateResponse``. Its channels live in a
-:class:`~trio_ami.testing._pbx.PBX` model (its own, or the server's once attached), so
+:class:`~trio_ami.testing.PBX` model (its own, or the server's once attached), so
 ``CoreShowChannels``, ``Status``, ``core show channels``, ``Hangup``, ``Redirect`` and channel
 ``Setvar``/``Getvar`` on the server see them, and its events reach the server's sessions through
 the model.
@@ -85,7 +85,7 @@ class PBXSimulator:
     durations multiplied by ``time_scale`` (use e.g. 0.01 in tests). ``record=True`` keeps every
     event of its model in :attr:`events`.
 
-    It runs on its own :class:`~trio_ami.testing._pbx.PBX` (``pbx``) until a server adopts it
+    It runs on its own :class:`~trio_ami.testing.PBX` (``pbx``) until a server adopts it
     (``FakeAMIServer(simulator=...)``), which moves it onto the server's model with
     :meth:`use_pbx`.
     """
