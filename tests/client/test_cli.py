@@ -310,7 +310,7 @@ def test_help_is_plain_text_and_documents_every_option(
         assert "AMI_SECRET" in text and "prompt" in text
     top, subparsers = _parsers()
     for parser in [top, *subparsers.values()]:
-        for action in parser._actions:
+        for action in parser._actions:  # noqa: SLF001 - argparse lists its arguments nowhere else
             assert action.help, f"{parser.prog}: {action.dest} has no help"
 
 

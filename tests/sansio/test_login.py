@@ -33,9 +33,11 @@ def snapshot(proto: ClientProtocol) -> tuple[object, ...]:
         proto.state,
         proto.statistics(),
         proto.pending_action_ids,
-        proto._counter,
-        proto._login_secret,
-        list(proto._login_headers),
+        # A refused login must leave the protocol's own state untouched, the secret it keeps
+        # while a challenge is awaited included: no public view shows these.
+        proto._counter,  # noqa: SLF001
+        proto._login_secret,  # noqa: SLF001
+        list(proto._login_headers),  # noqa: SLF001
         proto.take_items(),
         proto.data_to_send(),
     )

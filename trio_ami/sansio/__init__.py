@@ -43,7 +43,7 @@ from ._items import (
     ProtocolStatistics,
     UnexpectedMessage,
 )
-from ._messages import Banner, Event, Message, Response, message_from_text
+from ._messages import Banner, Event, Message, Response, ascii_int, message_from_text
 from ._parser import (
     DEFAULT_MAX_HEADERS,
     DEFAULT_MAX_LINE_LENGTH,
@@ -81,6 +81,7 @@ __all__ = [
     "Headers",
     "MAX_HEADERS",
     "MAX_LINE_BYTES",
+    "ascii_int",
     "event_mask",
     "serialize_headers",
     "md5_key",

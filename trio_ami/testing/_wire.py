@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TypeAlias
 
 from ..sansio import MAX_HEADERS, MAX_LINE_BYTES, Event, Message, PacketParser, Response
-from ..sansio._messages import ascii_int  # the core's one rule for numbers from the wire
+from ..sansio import ascii_int  # the core's one rule for numbers from the wire
 
 __all__ = [
     "ALL_CLASSES",

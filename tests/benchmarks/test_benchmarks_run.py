@@ -1,0 +1,38 @@
+"""The benchmarks still run: each in a tiny configuration, its output checked, no time asserted.
+
+Speed is measured by running the scripts themselves (see docs/benchmarks.md); these only keep
+them from rotting as the library changes.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def run(script: str, *args: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def test_the_end_to_end_benchmark_runs() -> None:
+    result = run(
+        "bench_e2e.py", "--quick", "--json", "--events", "3000", "--repeats", "1", "--pings", "3"
+    )
+    assert result["events"] == 3000
+    for key in ("events_per_s", "baseline_per_s", "batch_events_per_s", "round_trips_per_s"):
+        assert result[key] > 0, key
