@@ -13,8 +13,15 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TypeAlias
 
-from ..sansio import MAX_HEADERS, MAX_LINE_BYTES, Event, Message, PacketParser, Response
-from ..sansio import ascii_int  # the core's one rule for numbers from the wire
+from ..sansio import (
+    MAX_HEADERS,
+    MAX_LINE_BYTES,
+    Event,
+    Message,
+    PacketParser,
+    Response,
+    ascii_int,  # the core's one rule for numbers from the wire
+)
 
 __all__ = [
     "ALL_CLASSES",
