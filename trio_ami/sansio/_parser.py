@@ -9,7 +9,14 @@ blank lines in one C-level pass. Bare ``\\n`` line ends, the ``\\r\\n\\n`` endin
 lines between packets are accepted; a block that has any is first rewritten to ``\\r\\n``.
 
 The legacy ``Command`` answer (``Response: Follows`` / ``Privilege: Command``, raw output,
-``--END COMMAND--``) may contain blank lines, so a block holding one is framed packet by packet.
+``--END COMMAND--``) may contain blank lines, so it is framed on its own: the bytes before it are
+framed in bulk, the answer is cut at its end marker, and bulk framing resumes after it. Such an
+answer starts a packet, and a packet starts after a blank line, so one C-level search of the block
+about to be framed finds the next one. That search runs only once the stream has shown a packet
+that starts like a legacy answer (the block it shows up in is framed again): a stream without
+any frames each block in one pass. No search covers bytes that one of its kind covered before,
+bar a few bytes of overlap, so each byte is examined a bounded number of times whatever the
+chunking.
 
 Limits are measured on packets with ``\\r\\n`` line ends: a packet's size counts its lines with
 their line ends, not the blank line that ends it; a line's length leaves out its line end; the
@@ -54,6 +61,10 @@ _LEGACY_START = b"Response: Follows"
 _LEGACY_HEAD = b"Response: Follows\r\nPrivilege: Command\r\n"
 # How a framed piece of a block starts when it is (the start of) a legacy answer.
 _LEGACY_PIECE = b"Response: Follows\r\nPrivilege: Command"
+# What the search for a legacy answer looks for: its head and the \n before it. The head starts a
+# packet when the bytes up to that \n end with a blank line.
+_LEGACY_AFTER_LINE = b"\n" + _LEGACY_HEAD
+_BLANK_LINE_ENDS = (b"\n\n", b"\n\r\n")
 _LEGACY_END = b"--END COMMAND--"
 _EVENT_PREFIX = repeat(b"Event: ")  # shared infinite argument stream for map()
 _BANNER_PRODUCT = "Asterisk Call Manager"
@@ -82,6 +93,23 @@ def _skip_empty_lines(buf: bytes | bytearray, pos: int) -> int:
             pos += 1
         else:
             return pos
+
+
+def _legacy_head(buf: bytearray, start: int, end: int) -> int:
+    """Offset of the first legacy answer that starts a packet after ``start`` and before
+    ``end``, or -1.
+
+    ``start`` is where the first packet in ``buf`` starts; a later one starts right after a
+    blank line (``\\n\\n`` or ``\\n\\r\\n``). ``buf[:end]`` ends with a terminator, and a head
+    holds no blank line, so a head that starts before ``end`` lies wholly before it.
+    """
+    while True:
+        found = buf.find(_LEGACY_AFTER_LINE, start, end)
+        if found < 0:
+            return -1
+        if buf.endswith(_BLANK_LINE_ENDS, 0, found + 1):
+            return found + 1
+        start = found + 1  # a header line inside a packet: keep looking
 
 
 def _line_end_after(buf: bytearray, pos: int) -> int:
@@ -145,9 +173,21 @@ class PacketParser:
         self.banner: Banner | None = None
         self._awaiting_banner = expect_banner
         self._buffer = bytearray()
-        # Offset in the buffer where the next terminator search starts: the bytes before it
-        # hold no complete terminator (searches overlap the previous end by two bytes).
+        # Offset in the buffer where the next terminator search starts (before the banner: the
+        # search for the end of its line). The bytes before it were searched, and the last
+        # terminator among them ends at _whole; a search overlaps the previous one by two bytes,
+        # for a terminator cut between two reads.
         self._scan = 0
+        # Offset just past that last terminator, 0 if none is left: the bytes before it are
+        # whole packets, framed in bulk up to the next legacy answer among them.
+        self._whole = 0
+        # Whether a block is searched for legacy answers before it is framed: only once the
+        # stream has shown a packet that starts like one. Until then a block is framed at once,
+        # and a legacy answer found among its packets sends it back to be searched.
+        self._search_heads = False
+        # Offset where the search for the end of the legacy answer at the start of the buffer
+        # resumes: its --END COMMAND-- line and blank line do not start before it.
+        self._end_scan = 0
         # What the limit checks know of the unframed tail: how far it was examined, where its
         # last line starts, how many complete lines it has.
         self._checked = 0
@@ -225,34 +265,64 @@ class PacketParser:
         buf = self._buffer
         if self._awaiting_banner and not self._take_banner():
             return
-        if buf.startswith(_LEGACY_START, _skip_empty_lines(buf, 0)):
-            self._frame_one_by_one()
-            return
-        end = _terminator_end(buf, self._scan, len(buf))
-        if end < 0:
-            self._check_incomplete()
-            return
-        with memoryview(buf) as view:
-            block = bytes(view[:end])
-        messages = self._parse_block(block, detect_legacy=True)
-        if messages is None:  # a legacy Command answer: its output may hold blank lines
-            self._frame_one_by_one()
-            return
-        del buf[:end]
-        if self._messages:
-            self._messages.extend(messages)
-        else:
-            self._messages = messages
-        self._scan = 0
-        self._reset_tail()
-        self._check_incomplete()
+        # Each turn frames what the buffer starts with: a legacy answer, or whole packets in bulk
+        # up to the next legacy answer or the last terminator.
+        while True:
+            start = _skip_empty_lines(buf, 0)
+            if buf.startswith(_LEGACY_START, start):
+                if buf.startswith(_LEGACY_HEAD, start):
+                    end = self._legacy_end(start)
+                    if end < 0:
+                        break
+                    self._emit_legacy(bytes(buf[start:end]))
+                    self._search_heads = True  # the stream has legacy answers: find the next
+                    self._consume(end)
+                    continue
+                if len(buf) - start < len(_LEGACY_HEAD) and _LEGACY_HEAD.startswith(buf[start:]):
+                    break  # too early to tell a legacy answer from another Follows response
+            # Whole packets, up to the last terminator among the bytes not searched yet.
+            size = len(buf)
+            end = _terminator_end(buf, self._scan, size)
+            self._scan = max(self._scan, size - 2)
+            if end >= 0:
+                self._whole = end
+            elif not self._whole:
+                break
+            end = self._whole
+            if self._search_heads:
+                head = _legacy_head(buf, start, end)
+                if head >= 0:
+                    end = head  # frame the packets before it; the next turn frames the answer
+            with memoryview(buf) as view:
+                block = bytes(view[:end])
+            messages = self._parse_block(block, detect_legacy=not self._search_heads)
+            if messages is None:  # a legacy Command answer: its output may hold blank lines
+                self._search_heads = True
+                continue  # frame the same block again, up to the answer
+            if self._messages:
+                self._messages.extend(messages)
+            else:
+                self._messages = messages
+            self._consume(end)
+            if not self._whole:  # up to the last terminator: what is left holds no packet
+                start = _skip_empty_lines(buf, 0)
+                break
+        self._check_incomplete(start)
+
+    def _consume(self, end: int) -> None:
+        """Drop the framed ``buf[:end]``; the cursors follow the bytes they point at."""
+        del self._buffer[:end]
+        self._scan = max(0, self._scan - end)
+        self._whole = max(0, self._whole - end)
+        self._end_scan = 0  # a legacy answer at the start of the buffer is new
+        self._reset_tail()  # what is left arrived after the packets just framed
 
     def _parse_block(self, block: bytes, *, detect_legacy: bool) -> list[Message] | None:
         """The messages in bytes holding only whole packets.
 
         With ``detect_legacy``, ``None`` if a packet may start a legacy Command answer (the
-        caller then frames packet by packet, which tells for sure). A limit breach is raised
-        after the messages before the offending packet were queued.
+        caller then searches the block for legacy answers, which tells for sure). A limit
+        breach is raised after the messages before the offending packet were queued.
         """
         # One C pass tells which line ends the block has; any but \r\n (a bare \n, a lone \r
         # taken for a line end) sends it through the exact rewrite.
@@ -263,7 +333,10 @@ class PacketParser:
             block = block.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
         packets = block.split(b"\r\n\r\n")
         packets.pop()  # after the last terminator: nothing, or a stray line end
-        if len(block) > self._check_above:
+        # Built before the limit checks: the pieces of a legacy answer are not packets (the
+        # answer is measured on its own bytes once it is framed), and they are found here.
+        messages = self._build(packets, detect_legacy)
+        if messages is not None and len(block) > self._check_above:
             for index, packet in enumerate(packets):
                 try:
                     self._check_packet(packet)
@@ -271,7 +344,7 @@ class PacketParser:
                     # The messages before the offending packet stand.
                     self._messages.extend(self._build(packets[:index], detect_legacy) or ())
                     raise
-        return self._build(packets, detect_legacy)
+        return messages
 
     def _build(self, packets: list[bytes], detect_legacy: bool) -> list[Message] | None:
         """One message per framed packet; ``None`` as for :meth:`_parse_block`."""
@@ -312,58 +385,25 @@ class PacketParser:
             return [message for message in messages if message is not None]
         return messages  # type: ignore[return-value]
 
-    def _frame_one_by_one(self) -> None:
-        """Frame packets one at a time: used when the buffer holds a legacy Command answer."""
-        buf = self._buffer
-        pos = 0
-        while True:
-            pos = _skip_empty_lines(buf, pos)
-            if len(buf) - pos < len(_LEGACY_HEAD) and _LEGACY_HEAD.startswith(bytes(buf[pos:])):
-                break  # too early to tell a legacy answer from another Follows response
-            if buf.startswith(_LEGACY_HEAD, pos):
-                end = self._legacy_end(pos)
-                if end < 0:
-                    break
-                self._emit_legacy(bytes(buf[pos:end]))
-            else:
-                search = max(pos, self._scan)  # no terminator lies wholly before _scan
-                terminator = buf.find(b"\n\r\n", search)
-                lf = buf.find(b"\n\n", search)
-                if terminator < 0 or 0 <= lf < terminator:
-                    terminator = lf
-                if terminator < 0:
-                    break
-                end = terminator + (3 if buf[terminator + 1] == 0x0D else 2)
-                self._messages.extend(
-                    self._parse_block(bytes(buf[pos:end]), detect_legacy=False) or ()
-                )
-            pos = end
-        if pos:
-            del buf[:pos]
-            self._scan = max(0, self._scan - pos)
-            self._reset_tail()  # what is left arrived after the packets just framed
-        self._check_incomplete()
-
     def _legacy_end(self, pos: int) -> int:
         """Offset past the ``--END COMMAND--`` line and blank line of the answer at ``pos``."""
         buf = self._buffer
-        search = max(pos, self._scan - len(_LEGACY_END) - 4)
+        search = max(pos, self._end_scan)
         while True:
             marker = buf.find(_LEGACY_END, search)
             if marker < 0:
-                self._scan = max(pos, len(buf) - len(_LEGACY_END))
+                self._end_scan = max(pos, len(buf) - len(_LEGACY_END))
                 return -1
             after_line = _line_end_after(buf, marker + len(_LEGACY_END))
             if after_line == -1:
-                self._scan = marker
+                self._end_scan = marker
                 return -1
             if after_line >= 0:
                 end = _line_end_after(buf, after_line)
                 if end == -1:
-                    self._scan = marker
+                    self._end_scan = marker
                     return -1
                 if end >= 0:
-                    self._scan = 0
                     return end
             search = marker + 1  # the marker text inside the output: keep looking
 
@@ -398,7 +438,7 @@ class PacketParser:
         newline = buf.find(b"\n", self._scan)
         if newline < 0:
             self._scan = len(buf)
-            self._check_incomplete()
+            self._check_incomplete(_skip_empty_lines(buf, 0))
             return False
         raw = bytes(buf[:newline]).rstrip(b"\r")
         self._check_lines(1, len(raw))
@@ -416,23 +456,33 @@ class PacketParser:
     def _reset_tail(self) -> None:
         self._checked = self._line_start = self._lines = 0
 
-    def _check_incomplete(self) -> None:
-        """Limit checks on the unframed tail, looking only at bytes not looked at before."""
+    def _check_incomplete(self, start: int) -> None:
+        """Limit checks on the unframed tail, looking only at bytes not looked at before.
+
+        ``start`` is where the tail starts, after any empty lines.
+        """
         buf = self._buffer
         size = len(buf)
-        start = _skip_empty_lines(buf, 0)
         begin = max(self._checked, start)
         if begin < size:
             self._lines += buf.count(b"\n", begin, size)
             newline = buf.rfind(b"\n", begin, size)
-            self._line_start = newline + 1 if newline >= 0 else max(self._line_start, start)
+            if newline < 0:
+                self._line_start = max(self._line_start, start)
+            else:
+                # The lines completed by these bytes: measured now, as they would have been
+                # while in progress had the bytes come one at a time.
+                first = max(self._line_start, start)
+                if newline - first > self.max_line_length:
+                    lines = bytes(buf[first : newline + 1]).replace(b"\r\n", b"\n").split(b"\n")
+                    self._check_lines(0, max(map(len, lines)))
+                self._line_start = newline + 1
         self._checked = size
         line = size - self._line_start - (1 if buf.endswith(b"\r") else 0)
         # A legacy answer's --END COMMAND-- line is not one of its lines.
         legacy = buf.startswith(_LEGACY_HEAD, start)
         self._check_lines(self._lines - legacy, line)
         self._check_size(self._line_start - start)
-        self._scan = max(self._scan, size - 2)
 
     def _check_size(self, size: int) -> None:
         if size > self.max_packet_size:
