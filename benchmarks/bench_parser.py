@@ -15,6 +15,11 @@ things from every message:
 - typical: the name and three headers (``Channel``, ``Uniqueid``, ``ActionID``);
 - full: every header of every message (``msg.headers`` / ``d.items()``).
 
+Legacy ``Command`` answers (Asterisk <= 13: raw output lines, blank lines among them, up to an
+``--END COMMAND--`` line) are then mixed into the events, our parser only, messages built and
+nothing read: one answer per 64 KiB of events fed in 64 KiB chunks, and one answer in the middle
+of one 1 MB chunk. Each is reported against the events alone, fed the same way.
+
 Each figure is the best of several repeats; the naive and our parser alternate within a repeat,
 each timed from a fresh parser after ``gc.collect()``, with the garbage collector left on.
 """
@@ -207,6 +212,62 @@ def ours_full(chunks: list[bytes]) -> int:
     return count
 
 
+# -- legacy Command answers ------------------------------------------------------------------------
+# The output of "dialplan show" on Asterisk 13 (tests/data/asterisk13/command_output.raw): lines
+# end with a bare \n, one is blank, one looks like a header.
+LEGACY_OUTPUT = [
+    "[ Context 'from-internal' created by 'pbx_config' ]",
+    *(
+        f"  '{ext}' =>          1. Answer()                                   [pbx_config]\n"
+        f"                    2. UserEvent(Dialed,Exten: {ext})             [pbx_config]\n"
+        f"                    3. Dial(PJSIP/{ext},30,tT)                     [pbx_config]\n"
+        f"                    4. Hangup()                                   [pbx_config]"
+        for ext in range(1001, 1013)
+    ),
+    "",
+    "-= 12 extensions (48 priorities) in 1 context. =-",
+]
+LEGACY_LINES = "\n".join(LEGACY_OUTPUT).split("\n")
+
+
+def legacy_answer(serial: int) -> bytes:
+    """One legacy Command answer, as Asterisk <= 13 sends it."""
+    return (
+        b"Response: Follows\r\nPrivilege: Command\r\nActionID: cmd-%d\r\n" % serial
+        + "\n".join(LEGACY_OUTPUT).encode()
+        + b"\n--END COMMAND--\r\n\r\n"
+    )
+
+
+def with_legacy_answers(data: bytes, every: int) -> tuple[bytes, int]:
+    """The corpus with a legacy answer after the packet that ends at or past ``every // 2``
+    bytes, then every ``every`` bytes; and how many answers went in."""
+    packets = data[len(BANNER) :].split(b"\r\n\r\n")
+    packets.pop()  # after the last packet
+    out = [BANNER]
+    size = len(BANNER)
+    due = every // 2
+    for packet in packets:
+        out.append(packet + b"\r\n\r\n")
+        size += len(packet) + 4
+        if size >= due:
+            out.append(legacy_answer(len(out)))
+            size += len(out[-1])
+            due += every
+    return b"".join(out), len(out) - 1 - len(packets)
+
+
+def check_legacy(chunks: list[bytes], answers: int) -> None:
+    """Our parser finds every legacy answer, with its output."""
+    parser = PacketParser()
+    legacy = []
+    for chunk in chunks:
+        parser.receive_data(chunk)
+        legacy += [m for m in parser.take_messages() if getattr(m, "is_legacy_command", False)]
+    assert len(legacy) == answers, (len(legacy), answers)
+    assert all(m.output == LEGACY_LINES for m in legacy)  # type: ignore[attr-defined]
+
+
 NAIVE: dict[str, Callable[[list[bytes]], int]] = {
     "routing": naive_routing,
     "typical": naive_typical,
@@ -384,6 +445,8 @@ def run(
         f"{naive_routing_s / parse_s:.2f}x naive routing"
     )
 
+    result.update(legacy_section(data, chunks, messages, repeats, log))
+
     peak = peak_memory(chunks)
     result["peak_traced_bytes_full"] = peak
     maxrss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -419,6 +482,65 @@ def run(
         f"1 MiB packet: 1-byte feeds cost {ratio:.1f}x the 64 KiB feeds per byte; per-byte cost "
         f"at 1 MiB is {growth:.2f}x that at 256 KiB (1.0 = linear)"
     )
+    return result
+
+
+def legacy_section(
+    data: bytes, chunks: list[bytes], messages: int, repeats: int, log: Callable[[str], None]
+) -> dict[str, object]:
+    """Legacy Command answers among the events, against the events alone fed the same way."""
+    mixed, mixed_answers = with_legacy_answers(data, CHUNK)
+    mixed_chunks = [mixed[i : i + CHUNK] for i in range(0, len(mixed), CHUNK)]
+    # One chunk of whole packets, about 1 MB (less from a corpus under 2 MB).
+    cut = data.index(b"\r\n\r\n", min(1_000_000, len(data) // 2)) + 4
+    events_mb = data[:cut]
+    legacy_mb, mb_answers = with_legacy_answers(events_mb, len(events_mb))
+    mb_messages = events_mb.count(b"\r\n\r\n")
+    runs = {  # name: (chunks, messages expected)
+        "events_64k": (chunks, messages),
+        "legacy_64k": (mixed_chunks, messages + mixed_answers),
+        "events_1mb": ([BANNER, events_mb[len(BANNER) :]], mb_messages),
+        "legacy_1mb": ([BANNER, legacy_mb[len(BANNER) :]], mb_messages + mb_answers),
+    }
+    check_legacy(mixed_chunks, mixed_answers)
+    check_legacy(runs["legacy_1mb"][0], mb_answers)
+    best: dict[str, float] = {}
+    for _ in range(repeats):
+        for name, (run_chunks, expected) in runs.items():
+            seconds, count = timed(ours_parse_only, run_chunks)
+            assert count == expected, (name, count, expected)
+            best[name] = min(best.get(name, float("inf")), seconds)
+    size = {
+        "events_64k": len(data),
+        "legacy_64k": len(mixed),
+        "events_1mb": len(events_mb),
+        "legacy_1mb": len(legacy_mb),
+    }
+    rate = {name: size[name] / 1e6 / best[name] for name in runs}
+    result: dict[str, object] = {
+        "legacy_answer_bytes": len(legacy_answer(0)),
+        "legacy_64k_answers": mixed_answers,
+        "mb_per_s_legacy_64k": round(rate["legacy_64k"], 1),
+        "mb_per_s_events_64k": round(rate["events_64k"], 1),
+        "legacy_64k_vs_events": round(rate["legacy_64k"] / rate["events_64k"], 3),
+        "legacy_1mb_chunk_bytes": len(legacy_mb) - len(BANNER),
+        "mb_per_s_legacy_1mb_chunk": round(rate["legacy_1mb"], 1),
+        "mb_per_s_events_1mb_chunk": round(rate["events_1mb"], 1),
+        "legacy_1mb_chunk_vs_events": round(rate["legacy_1mb"] / rate["events_1mb"], 3),
+    }
+    log(
+        f"\nlegacy Command answers among the events ({len(legacy_answer(0)):,} bytes each, "
+        f"{len(LEGACY_LINES)} output lines), parse only, best of {repeats}:"
+    )
+    log(f"{'stream':<44} {'MB/s':>8} {'events MB/s':>12} {'ratio':>7}")
+    for label, legacy, events in (
+        (f"one per 64 KiB ({mixed_answers}), 64 KiB chunks", "legacy_64k", "events_64k"),
+        (f"one in one {len(legacy_mb) - len(BANNER):,}-byte chunk", "legacy_1mb", "events_1mb"),
+    ):
+        log(
+            f"{label:<44} {rate[legacy]:>8.1f} {rate[events]:>12.1f} "
+            f"{rate[legacy] / rate[events]:>6.2f}x"
+        )
     return result
 
 
