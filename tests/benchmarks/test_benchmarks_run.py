@@ -36,3 +36,10 @@ def test_the_end_to_end_benchmark_runs() -> None:
     assert result["events"] == 3000
     for key in ("events_per_s", "baseline_per_s", "batch_events_per_s", "round_trips_per_s"):
         assert result[key] > 0, key
+
+
+def test_the_parser_benchmark_runs() -> None:
+    result = run("bench_parser.py", "--quick", "--json", "--size-mb", "0.3", "--repeats", "1")
+    assert result["corpus_messages"] > 0
+    for key in ("routing_vs_naive", "typical_vs_naive", "full_vs_naive", "legacy_64k_vs_events"):
+        assert result[key] > 0, key
