@@ -25,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     "ConnectionStatistics": "._connection",
     "SessionOptions": "._settings",
     "ConnectOptions": "._settings",
+    "Settings": "._settings",
     "ClientProtocol": ".sansio",
     "Ending": ".sansio",
     # actions
@@ -69,6 +70,7 @@ if TYPE_CHECKING:  # the same names for type checkers (a test keeps them equal t
     from ._settings import (
         ConnectOptions as ConnectOptions,
         SessionOptions as SessionOptions,
+        Settings as Settings,
     )
     from ._subscription import (
         ActionStream as ActionStream,

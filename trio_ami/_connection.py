@@ -18,7 +18,7 @@ import logging
 import math
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, TypeVar
 
 import attrs
 import trio
@@ -69,7 +69,6 @@ __all__ = ["AMIConnection", "ConnectionStatistics"]
 
 logger = logging.getLogger("trio_ami")
 
-P = ParamSpec("P")
 T = TypeVar("T")
 
 _RECEIVE_SIZE = 65536
@@ -119,8 +118,13 @@ class AMIConnection(trio.abc.AsyncResource):
     """
 
     def __init__(
-        self, stream: trio.abc.Stream, settings: Settings, *, peer: str = "the server"
+        self,
+        stream: trio.abc.Stream,
+        settings: Settings | None = None,
+        *,
+        peer: str = "the server",
     ) -> None:
+        settings = settings or Settings()
         self._stream = stream
         self._settings = settings
         self._protocol = settings.protocol or ClientProtocol()

@@ -635,3 +635,17 @@ async def test_subscription_arguments_are_checked(autojump_clock: MockClock) -> 
             assert not events.closed
         assert events.closed
         assert ami.statistics().subscriptions == ()
+
+
+async def test_a_connection_runs_as_one_task_started_in_a_nursery(
+    autojump_clock: MockClock,
+) -> None:
+    client, server = stream_pair()
+    ami = trio_ami.AMIConnection(client, trio_ami.Settings(auth="plain"), peer="pbx:5038")
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(server.accept_login)
+        await nursery.start(ami.run, "admin", "pw")  # returns once logged in
+        assert ami.protocol.state is trio_ami.sansio.State.READY
+        nursery.start_soon(server.answer_logoff)
+        await ami.aclose()
+    assert ami.ending is Ending.LOGGED_OFF
