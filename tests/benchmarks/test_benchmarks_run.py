@@ -43,3 +43,21 @@ def test_the_parser_benchmark_runs() -> None:
     assert result["corpus_messages"] > 0
     for key in ("routing_vs_naive", "typical_vs_naive", "full_vs_naive", "legacy_64k_vs_events"):
         assert result[key] > 0, key
+
+
+def test_the_unthrottled_end_to_end_benchmark_runs() -> None:
+    result = run("bench_e2e.py", "--unthrottled", "--json", "--events", "2000", "--repeats", "1")
+    assert result["mode"] == "unthrottled"
+    assert result["events"] == 2000
+    (row,) = result["runs"]
+    assert row["received_each"] + row["lost_each"] == 2000
+    assert row["received_batch"] + row["lost_batch"] == 2000
+    early = ("received_early", "lost_early_overflow", "lost_early_before_subscription")
+    assert sum(row[key] for key in early) == 2000
+    assert all(row[key] >= 0 for key in early)
+    rates = ("each_per_s", "batch_per_s", "channel_per_s", "channel_inf_per_s")
+    for key in (*rates, "naive_asyncio_per_s", "reader_per_s", "peak_tracemalloc_mb"):
+        assert row[key] > 0, key
+    for key in ("each_vs_channel", "each_vs_naive", "batch_vs_naive"):
+        assert row[key] > 0, key
+        assert result["median"][key] == row[key], key
