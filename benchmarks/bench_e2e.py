@@ -293,8 +293,9 @@ async def run(
 
     async with (
         server.listen_tcp() as (host, port),
+        # No backlog: each measured subscription must see only the events of its own run.
         trio_ami.open_ami(
-            host, port, username="admin", secret="secret", action_timeout=None
+            host, port, username="admin", secret="secret", action_timeout=None, event_backlog=0
         ) as ami,
     ):
         (session,) = server.sessions

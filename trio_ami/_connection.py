@@ -67,6 +67,8 @@ from .sansio.requests import Request
 
 __all__ = ["AMIConnection", "ConnectionStatistics"]
 
+Entry = tuple[EventMatcher, EventBuffer]  # a subscription, as the reader sees it
+
 logger = logging.getLogger("trio_ami")
 
 T = TypeVar("T")
@@ -83,6 +85,9 @@ class ConnectionStatistics:
     waiting_actions: int
     subscriptions: tuple[SubscriptionStatistics, ...]
     unexpected_messages: int
+    #: Events kept for the first subscription, and those it had no room for (0 once it opened).
+    backlog: int = 0
+    backlog_dropped: int = 0
 
 
 @attrs.define(eq=False)
@@ -138,7 +143,12 @@ class AMIConnection(trio.abc.AsyncResource):
         self._waiters: dict[str, _Waiter] = {}
         # The reader's side of each consumer's buffer; the consumers hold the channels.
         self._streams: dict[str, tuple[EventBuffer, ActionStream]] = {}
-        self._subscriptions: list[tuple[EventMatcher, EventBuffer]] = []
+        self._subscriptions: list[Entry] = []
+        # Events that came before the first subscription, which gets them ("wait" makes no
+        # sense here: nobody reads it yet).
+        backlog = settings.event_backlog
+        self._backlog: EventBuffer | None = EventBuffer(backlog) if backlog else None
+        self._full: list[EventBuffer] = []  # "wait" subscribers over their size
         self._banner_received = trio.Event()
         self._login_done = trio.Event()
         self._login_error: AMIError | None = None
@@ -196,6 +206,8 @@ class AMIConnection(trio.abc.AsyncResource):
             waiting_actions=len(self._waiters) + len(self._streams),
             subscriptions=tuple(buffer.statistics() for _, buffer in self._subscriptions),
             unexpected_messages=self._unexpected,
+            backlog=len(self._backlog.queue) if self._backlog else 0,
+            backlog_dropped=self._backlog.dropped if self._backlog else 0,
         )
 
     # -- tasks ----------------------------------------------------------------------------------
@@ -260,6 +272,8 @@ class AMIConnection(trio.abc.AsyncResource):
                     with contextlib.suppress(trio.ClosedResourceError):
                         await self._send_channel.send(outgoing)
                 self._dispatch(protocol.take_items())
+                while self._full:  # backpressure: read on once they have made room
+                    await self._full.pop().wait_for_room()
         finally:
             self._io_scope.cancel()
 
@@ -323,15 +337,23 @@ class AMIConnection(trio.abc.AsyncResource):
         if subscriptions:
             name = event.name.lower()
             for entry in subscriptions:
-                matches, buffer = entry
-                try:
-                    wanted = matches(event, name)
-                except Exception as exc:  # a subscriber's predicate failed: its problem only
-                    buffer.finish(exc)
-                    self._forget_subscription(entry)
-                    continue
-                if wanted:
-                    buffer.offer(event)
+                self._offer(entry, event, name)
+        elif self._backlog is not None:  # kept for the first subscription
+            self._backlog.offer(event)
+
+    def _offer(self, entry: Entry, event: Event, name: str) -> None:
+        """Give ``event`` to one subscription if it wants it."""
+        matches, buffer = entry
+        try:
+            wanted = matches(event, name)
+        except Exception as exc:  # a subscriber's predicate failed: its problem only
+            buffer.finish(exc)
+            self._forget_subscription(entry)
+            return
+        if wanted:
+            buffer.offer(event)
+            if buffer.over:  # a "wait" subscriber is full: the reader waits for it
+                self._full.append(buffer)
 
     def _completed(self, result: ActionResult) -> None:
         action_id = result.action_id
@@ -537,6 +559,7 @@ class AMIConnection(trio.abc.AsyncResource):
         predicate: Callable[[Event], bool] | None = None,
         buffer: int = DEFAULT_BUFFER,
         overflow: OverflowPolicy = "error",
+        max_wait: float = 1.0,
     ) -> AsyncIterator[Subscription]:
         """Receive the events whose name matches one of ``names`` (exact or glob, any case; none
         means every event) and ``predicate``::
@@ -546,19 +569,28 @@ class AMIConnection(trio.abc.AsyncResource):
                     ...
 
         Each subscription buffers up to ``buffer`` events; see :mod:`trio_ami._subscription`
-        for the ``overflow`` policies. The reader never waits for a subscriber.
+        for the ``overflow`` policies (``max_wait`` bounds the reader's wait with ``"wait"``).
+        The first subscription opened also gets the events that came before it, since the
+        login (up to the ``event_backlog`` option; more were dropped and are reported as a
+        :class:`SubscriptionOverflow`).
         """
         await trio.lowlevel.checkpoint()  # before registering: a cancel here leaves nothing
         self._check_open()
-        entry = (EventMatcher(names, predicate), EventBuffer(buffer, overflow))
+        entry = (EventMatcher(names, predicate), EventBuffer(buffer, overflow, max_wait))
         subscription = Subscription(entry[1], on_close=lambda: self._forget_subscription(entry))
         self._subscriptions.append(entry)
+        backlog, self._backlog = self._backlog, None
+        if backlog is not None:
+            for event in backlog.queue:
+                self._offer(entry, event, event.name.lower())
+            entry[1].report_lost(backlog.dropped)
+            self._full.clear()  # nobody waits on a subscriber that has not started reading
         try:
             yield subscription
         finally:
             subscription.close()
 
-    def _forget_subscription(self, entry: tuple[EventMatcher, EventBuffer]) -> None:
+    def _forget_subscription(self, entry: Entry) -> None:
         # A new list, so that a broadcast going through the old one is not disturbed.
         self._subscriptions = [other for other in self._subscriptions if other is not entry]
 

@@ -33,6 +33,8 @@ class SessionOptions(TypedDict, total=False):
     - ``logoff_timeout``: how long closing waits for the ``Goodbye``.
     - ``protocol``: a configured :class:`~trio_ami.sansio.ClientProtocol` (limits, list
       actions, encoding), fresh for each connection.
+    - ``event_backlog``: how many events that arrive before the first subscription are kept for
+      it (0: none); beyond that they are dropped and the first subscription is told how many.
     """
 
     auth: Literal["md5", "plain"]
@@ -41,6 +43,7 @@ class SessionOptions(TypedDict, total=False):
     action_timeout: float | None
     logoff_timeout: float
     protocol: ClientProtocol | None
+    event_backlog: int
 
 
 class ConnectOptions(SessionOptions, total=False):
@@ -65,5 +68,6 @@ class Settings:
     action_timeout: float | None = 30.0
     logoff_timeout: float = 2.0
     protocol: ClientProtocol | None = None
+    event_backlog: int = 10_000
     tls: bool | ssl.SSLContext | None = None
     connect_timeout: float = 10.0

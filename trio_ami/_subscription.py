@@ -8,6 +8,16 @@ read too slowly); what happens instead is its overflow policy:
   :class:`SubscriptionOverflow` saying how many events it missed. The subscription stays usable:
   the events buffered before the overflow are delivered afterwards.
 - ``"drop_oldest"``: the oldest buffered event is dropped to make room, and counted.
+- ``"wait"`` (opt-in backpressure): the reader stops reading the connection until the subscriber
+  has made room, for at most ``max_wait`` seconds; then the events beyond the buffer are dropped
+  as with ``"error"``. While it waits, no response and no other subscriber gets anything, and
+  Asterisk drops a client that does not read within its ``writetimeout`` (100 ms by default).
+
+Delivery is fair and keeps up with bursts: a subscriber takes, without yielding, every event that
+was buffered when it last yielded, then yields once (a schedule point) before taking more. The
+reader frames a whole read (about 130 events of 500 bytes) per turn, so a subscriber that is
+faster per event than the parser is never outrun; and no subscriber runs longer without
+yielding than it takes to handle one buffer-load. Cancellation is honoured at every receive.
 
 What subscribers hold are trio receive channels over such a buffer: a :class:`Subscription`
 (events chosen by an :class:`EventMatcher`) or an :class:`ActionStream` (the items of one event
@@ -37,7 +47,7 @@ __all__ = [
     "SubscriptionStatistics",
 ]
 
-OverflowPolicy = Literal["error", "drop_oldest"]
+OverflowPolicy = Literal["error", "drop_oldest", "wait"]
 
 #: Default number of events a subscription buffers.
 DEFAULT_BUFFER = 10_000
@@ -56,6 +66,8 @@ class SubscriptionStatistics:
     dropped: int
     overflow: OverflowPolicy
     closed: bool
+    #: Seconds the reader spent waiting for this subscriber to make room (``"wait"`` only).
+    waited: float = 0.0
 
 
 class EventMatcher:
@@ -96,13 +108,20 @@ class EventBuffer:
     consumer's side is read through a :class:`Subscription` or an :class:`ActionStream`.
     """
 
-    def __init__(self, size: int = DEFAULT_BUFFER, overflow: OverflowPolicy = "error") -> None:
+    def __init__(
+        self, size: int = DEFAULT_BUFFER, overflow: OverflowPolicy = "error", max_wait: float = 1.0
+    ) -> None:
         if size < 1:
             raise ValueError(f"buffer must be at least 1, not {size}")
-        if overflow not in ("error", "drop_oldest"):
-            raise ValueError(f"overflow must be 'error' or 'drop_oldest', not {overflow!r}")
+        if overflow not in ("error", "drop_oldest", "wait"):
+            raise ValueError(f"overflow must be 'error', 'drop_oldest' or 'wait', not {overflow!r}")
+        if max_wait < 0:
+            raise ValueError(f"max_wait must not be negative, not {max_wait}")
         self.size = size
         self.overflow: OverflowPolicy = overflow
+        self.max_wait = max_wait
+        self.waited = 0.0
+        self.room = trio.lowlevel.ParkingLot()  # the reader, waiting for room ("wait")
         self.queue: deque[Event] = deque()
         self.lot = trio.lowlevel.ParkingLot()  # consumers waiting for an event
         self.missed = 0  # dropped since the consumer last heard of it ("error" policy)
@@ -115,7 +134,7 @@ class EventBuffer:
     def offer(self, event: Event) -> None:
         """Add ``event``, or apply the overflow policy if the buffer is full."""
         queue = self.queue
-        if len(queue) >= self.size:
+        if len(queue) >= self.size and self.overflow != "wait":
             self.dropped += 1
             if self.overflow == "drop_oldest":
                 queue.popleft()
@@ -127,12 +146,40 @@ class EventBuffer:
         if self.lot:
             self.lot.unpark_all()
 
+    @property
+    def over(self) -> bool:
+        """True when a ``"wait"`` buffer holds more than its size: the reader must wait."""
+        return len(self.queue) > self.size
+
+    async def wait_for_room(self) -> None:
+        """Wait (the reader, ``"wait"`` policy) until the subscriber has made room, at most
+        ``max_wait`` seconds; then drop the newest events beyond the size, loudly."""
+        started = trio.current_time()
+        with trio.move_on_after(self.max_wait):
+            while self.over and not self.finished:
+                await self.room.park()
+        self.waited += trio.current_time() - started
+        excess = len(self.queue) - self.size
+        if excess > 0:
+            for _ in range(excess):
+                self.queue.pop()
+            self.report_lost(excess)
+
+    def report_lost(self, count: int) -> None:
+        """Count ``count`` events lost before they reached this buffer: the consumer's next
+        receive raises :class:`SubscriptionOverflow` for them."""
+        if count:
+            self.dropped += count
+            self.missed += count
+            self.lot.unpark_all()
+
     def finish(self, error: BaseException | None = None) -> None:
         """End the stream: cleanly, or with ``error`` once the buffer is drained."""
         if not self.finished:
             self.finished = True
             self.error = error
             self.lot.unpark_all()
+            self.room.unpark_all()
 
     def statistics(self) -> SubscriptionStatistics:
         return SubscriptionStatistics(
@@ -142,6 +189,7 @@ class EventBuffer:
             dropped=self.dropped,
             overflow=self.overflow,
             closed=self.finished,
+            waited=self.waited,
         )
 
 
@@ -150,6 +198,8 @@ class _BufferedChannel(trio.abc.ReceiveChannel[Event]):
 
     def __init__(self, buffer: EventBuffer) -> None:
         self._buffer = buffer
+        # Events that may still be taken without yielding: what was buffered at the last yield.
+        self._quota = 0
 
     def receive_nowait(self) -> Event:
         """The next buffered event; raises ``trio.WouldBlock`` if there is none yet."""
@@ -159,7 +209,10 @@ class _BufferedChannel(trio.abc.ReceiveChannel[Event]):
             raise SubscriptionOverflow(missed)
         if buffer.queue:
             buffer.delivered += 1
-            return buffer.queue.popleft()
+            event = buffer.queue.popleft()
+            if buffer.room and not buffer.over:
+                buffer.room.unpark_all()  # the reader waits for room ("wait")
+            return event
         if buffer.finished:
             if buffer.error is not None:
                 raise buffer.error
@@ -167,8 +220,18 @@ class _BufferedChannel(trio.abc.ReceiveChannel[Event]):
         raise trio.WouldBlock
 
     async def receive(self) -> Event:
-        """Wait for the next event. Raises ``trio.EndOfChannel`` once the stream has ended."""
+        """Wait for the next event. Raises ``trio.EndOfChannel`` once the stream has ended.
+
+        Takes what was buffered at the last yield without yielding again (see the module's
+        fairness rule); cancellation is honoured at every call.
+        """
         await trio.lowlevel.checkpoint_if_cancelled()
+        if self._quota > 0:
+            self._quota -= 1
+            try:
+                return self.receive_nowait()
+            except trio.WouldBlock:
+                self._quota = 0  # closed and cleared meanwhile: wait as usual
         while True:
             try:
                 event = self.receive_nowait()
@@ -176,6 +239,7 @@ class _BufferedChannel(trio.abc.ReceiveChannel[Event]):
                 await self._buffer.lot.park()
             else:
                 await trio.lowlevel.cancel_shielded_checkpoint()
+                self._quota = len(self._buffer.queue)
                 return event
 
     async def receive_batch(self, max_events: int | None = None) -> list[Event]:
@@ -189,6 +253,9 @@ class _BufferedChannel(trio.abc.ReceiveChannel[Event]):
         batch = [first]
         batch.extend(queue.popleft() for _ in range(count))
         self._buffer.delivered += count
+        self._quota = min(self._quota, len(queue))
+        if self._buffer.room and not self._buffer.over:
+            self._buffer.room.unpark_all()
         return batch
 
     def close(self) -> None:

@@ -283,7 +283,7 @@ async def test_subscriptions_end_cleanly_on_logoff_and_with_an_error_on_loss(
     server: FakeAMIServer, address: tuple[str, int]
 ) -> None:
     async with connect(address) as ami:
-        async with ami.subscribe() as events:
+        async with ami.subscribe("Tick") as events:
             server.push_event("Tick", {"N": "1"})
             await ami.ping()
             await ami.aclose()
