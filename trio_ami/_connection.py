@@ -352,7 +352,7 @@ class AMIConnection(trio.abc.AsyncResource):
             return
         if wanted:
             buffer.offer(event)
-            if buffer.over:  # a "wait" subscriber is full: the reader waits for it
+            if buffer.over and buffer not in self._full:  # "wait": the reader waits for it
                 self._full.append(buffer)
 
     def _completed(self, result: ActionResult) -> None:
