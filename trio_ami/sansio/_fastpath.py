@@ -1,8 +1,9 @@
 """The speed tricks of the packet layer, in one place, each with the figure that pays for it.
 
 Nothing here changes what a message says: each trick is a shortcut to the answer the plain code
-gives. The figures are from ``benchmarks/bench_parser.py --quick`` on the machine and in the way
-``docs/benchmarks.md`` describes (MB/s of the workload named, with the trick and without it).
+gives. The figures are from ``benchmarks/bench_parser.py --quick --json`` (MB/s of the workload
+named, the mean of two runs with the trick and two without, alternated in one session; see
+``docs/benchmarks.md``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ _T = TypeVar("_T")
 # -- bulk construction ----------------------------------------------------------------------------
 # The parser builds messages by the thousand: a bare instance per packet and a store into each
 # of its slots, all in C-level map() passes, instead of the generated __init__ (which a frozen
-# class runs through object.__setattr__ once per field). Routing: 266 MB/s with it, 196 without.
+# class runs through object.__setattr__ once per field). Parse only: 477 MB/s with it, 310 with
+# cls(packet, encoding=...) per packet; routing: 343 against 248.
 _Setter = Callable[[Any, Any], None]
 _SETTERS: dict[type[Any], tuple[_Setter, list[tuple[str, _Setter, Any]]]] = {}
 
@@ -61,7 +63,7 @@ def instances(cls: type[_T], values: list[Any], **fields: Any) -> list[_T]:
 # -- names ----------------------------------------------------------------------------------------
 # The first line of an event or response -> its name (ASCII names only, so the same in every
 # encoding allowed). A PBX sends a few dozen kinds of events: routing reads the name of every
-# one, and a dict lookup of the first line beats decoding it. Routing: 266 MB/s with it, 232
+# one, and a dict lookup of the first line beats decoding it. Routing: 343 MB/s with it, 233
 # without. Bounded in count and length: names are few and short, but a peer could send any.
 NAMES: dict[bytes, str] = {}
 NAMES_MAX = 4096
@@ -72,7 +74,7 @@ NAME_MEMO_LENGTH = 80
 # Header lines repeat across events ("Privilege: call,all", "Context: from-internal", a call's
 # "Channel:" and "Uniqueid:" in each of its events): a memo of line -> (key, value) turns most of
 # a packet's split into dictionary lookups. Keys, values and pairs are immutable, so messages
-# share them safely. Full: 80 MB/s with it, 62 without.
+# share them safely. Full: 73 MB/s with it, 48.5 without.
 # At most 4096 lines of at most 160 characters are kept, whatever the peer sends.
 LINES: dict[str, tuple[str, str]] = {}
 _LINES_MAX = 4096
@@ -114,8 +116,8 @@ def split_headers(text: str) -> tuple[tuple[str, str], ...]:
 # key -> the bytes that find it at the start of a line in a message's case-folded bytes
 # (b"\r\n" + folded key + b":"), or b"" for a key that search cannot answer. A lookup by one
 # C-level find in the packet's bytes, with no split at all, is what makes the typical workload
-# (name and three headers) cheap; the memo saves building the needle for each. Typical: 103 MB/s
-# with the memo, 94 without. Bounded: user code may look up arbitrary keys.
+# (name and three headers) cheap; the memo saves building the needle for each. Typical: 108 MB/s
+# with the memo, 83 without. Bounded: user code may look up arbitrary keys.
 NEEDLES: dict[str, bytes] = {}
 _NEEDLES_MAX = 1024
 
