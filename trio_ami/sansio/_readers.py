@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
+from functools import partial
 from io import IncrementalNewlineDecoder  # a text codec helper: no I/O happens here
 from itertools import repeat
 
@@ -36,7 +37,15 @@ from ._errors import LimitExceeded, RemoteProtocolError
 from ._messages import Banner, Event, Message, Response, message_class
 from ._receivebuffer import Limits, ReceiveBuffer, skip_empty_lines
 
-__all__ = ["READERS", "Mode", "Reader", "Reading"]
+__all__ = [
+    "READERS",
+    "Mode",
+    "Reader",
+    "Reading",
+    "read_banner",
+    "read_block",
+    "read_command_output",
+]
 
 _COMMAND_START = b"Response: Follows"
 _COMMAND_HEAD = b"Response: Follows\r\nPrivilege: Command\r\n"
@@ -99,14 +108,6 @@ def read_banner(buf: ReceiveBuffer, reading: Reading, out: list[Message]) -> Mod
     return Mode.PACKETS
 
 
-def read_packets(buf: ReceiveBuffer, reading: Reading, out: list[Message]) -> Mode | None:
-    return _read_block(buf, reading, out, Mode.PACKETS)
-
-
-def read_mixed(buf: ReceiveBuffer, reading: Reading, out: list[Message]) -> Mode | None:
-    return _read_block(buf, reading, out, Mode.MIXED)
-
-
 def read_command_output(buf: ReceiveBuffer, reading: Reading, out: list[Message]) -> Mode | None:
     data = buf.data
     start = skip_empty_lines(data, 0)
@@ -119,16 +120,8 @@ def read_command_output(buf: ReceiveBuffer, reading: Reading, out: list[Message]
     return Mode.MIXED
 
 
-READERS: dict[Mode, Reader] = {
-    Mode.BANNER: read_banner,
-    Mode.PACKETS: read_packets,
-    Mode.MIXED: read_mixed,
-    Mode.COMMAND_OUTPUT: read_command_output,
-}
-
-
-def _read_block(
-    buf: ReceiveBuffer, reading: Reading, out: list[Message], mode: Mode
+def read_block(
+    buf: ReceiveBuffer, reading: Reading, out: list[Message], *, mode: Mode
 ) -> Mode | None:
     """Frames the whole packets at the start of the buffer, up to the next legacy answer."""
     data = buf.data
@@ -153,6 +146,15 @@ def _read_block(
     out += messages
     buf.consume(end)
     return mode
+
+
+READERS: dict[Mode, Reader] = {
+    Mode.BANNER: read_banner,
+    # One function reads packets in both modes: the mode says whether it searches for legacy heads.
+    Mode.PACKETS: partial(read_block, mode=Mode.PACKETS),
+    Mode.MIXED: partial(read_block, mode=Mode.MIXED),
+    Mode.COMMAND_OUTPUT: read_command_output,
+}
 
 
 def _command_head(buf: bytearray, start: int, end: int) -> int:

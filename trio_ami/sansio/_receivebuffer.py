@@ -215,5 +215,9 @@ class ReceiveBuffer:
                 self._line_start = newline + 1
         self._checked = size
         line = size - self._line_start - (1 if data.endswith(b"\r") else 0)
-        self.limits.check_lines(self._lines - uncounted, line)
-        self.limits.check_size(self._line_start - start)
+        limits = self.limits
+        # Compared here first: this runs for every read, the checks raise only on a breach.
+        if self._lines - uncounted > limits.max_headers or line > limits.max_line_length:
+            limits.check_lines(self._lines - uncounted, line)
+        if self._line_start - start > limits.max_packet_size:
+            limits.check_size(self._line_start - start)
