@@ -106,7 +106,7 @@ class PacketParser:
         self.bytes_received += len(data)
         if self._error is not None:
             return  # the stream is already broken; nothing after the error is meaningful
-        self._buffer.append(data)
+        self._buffer.data += data
         try:
             self._frame()
         except RemoteProtocolError as exc:

@@ -101,7 +101,7 @@ class ReceiveBuffer:
 
     def __init__(self, limits: Limits, data: bytearray | None = None) -> None:
         self.limits = limits
-        #: The bytes. Readers search them directly; only :meth:`consume` drops any.
+        #: The bytes. The parser adds to them, readers search them; only :meth:`consume` drops any.
         self.data = bytearray() if data is None else data
         # Where the next search for a packet terminator (or, before the banner, a line end)
         # starts: the bytes before it were searched, and the last terminator among them ends at
@@ -120,9 +120,6 @@ class ReceiveBuffer:
 
     def __len__(self) -> int:
         return len(self.data)
-
-    def append(self, data: bytes | bytearray | memoryview) -> None:
-        self.data += data
 
     def clear(self) -> None:
         self.data.clear()
