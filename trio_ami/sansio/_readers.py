@@ -120,9 +120,7 @@ def read_command_output(buf: ReceiveBuffer, reading: Reading, out: list[Message]
     return Mode.MIXED
 
 
-def read_block(
-    buf: ReceiveBuffer, reading: Reading, out: list[Message], *, mode: Mode
-) -> Mode | None:
+def read_block(mode: Mode, buf: ReceiveBuffer, reading: Reading, out: list[Message]) -> Mode | None:
     """Frames the whole packets at the start of the buffer, up to the next legacy answer."""
     data = buf.data
     start = skip_empty_lines(data, 0)
@@ -151,8 +149,8 @@ def read_block(
 READERS: dict[Mode, Reader] = {
     Mode.BANNER: read_banner,
     # One function reads packets in both modes: the mode says whether it searches for legacy heads.
-    Mode.PACKETS: partial(read_block, mode=Mode.PACKETS),
-    Mode.MIXED: partial(read_block, mode=Mode.MIXED),
+    Mode.PACKETS: partial(read_block, Mode.PACKETS),
+    Mode.MIXED: partial(read_block, Mode.MIXED),
     Mode.COMMAND_OUTPUT: read_command_output,
 }
 
