@@ -100,26 +100,32 @@ async def test_a_burst_larger_than_the_buffer_loses_nothing_at_default_settings(
 
 async def test_a_subscriber_takes_what_was_buffered_then_yields(autojump_clock: MockClock) -> None:
     async with session() as (ami, server):
-        async with ami.subscribe() as subscription, trio.open_nursery() as nursery:
+        async with ami.subscribe() as subscription:
             await server.send(events(50))
             await trio.testing.wait_all_tasks_blocked()
             assert subscription.statistics().buffered == 50
-            turns: list[int] = []
+            steps = TaskSteps(trio.lowlevel.current_task())
+            trio.lowlevel.add_instrument(steps)
+            try:
+                for _ in range(50):
+                    await subscription.receive()
+            finally:
+                trio.lowlevel.remove_instrument(steps)
+            # The first receive takes its event and yields once; the 49 that were buffered
+            # behind it come without another yield.
+            assert steps.yields == 1
 
-            async def watch() -> None:  # runs whenever the subscriber yields
-                while True:
-                    turns.append(subscription.statistics().delivered)
-                    await trio.lowlevel.checkpoint()
 
-            nursery.start_soon(watch)
-            await trio.lowlevel.checkpoint()  # the watcher is running (it never blocks)
-            turns.clear()
-            for _ in range(50):
-                await subscription.receive()
-            # The first receive takes its event and yields once; the 49 buffered behind it come
-            # without another yield.
-            assert turns == [1]
-            nursery.cancel_scope.cancel()
+class TaskSteps(trio.abc.Instrument):
+    """Counts the times one task yields to the scheduler."""
+
+    def __init__(self, task: trio.lowlevel.Task) -> None:
+        self.task = task
+        self.yields = 0
+
+    def after_task_step(self, task: trio.lowlevel.Task) -> None:
+        if task is self.task:
+            self.yields += 1
 
 
 async def test_cancellation_is_honoured_at_every_receive(autojump_clock: MockClock) -> None:
