@@ -493,3 +493,14 @@ def test_banner_version_info_reads_ascii_digits_only(version: str, info: tuple[i
 )
 def test_ascii_int(text: str, number: int | None) -> None:
     assert ascii_int(text) == number
+
+
+def test_messages_built_in_bulk_are_those_built_one_by_one() -> None:
+    packets = [b"Event: A\r\nName: Jos\xe9", b"Event: B"]
+    assert Event.from_packets(packets, "latin-1") == [
+        Event(packet, encoding="latin-1") for packet in packets
+    ]
+    [response] = Response.from_packets([b"Response: Success"], "utf-8")
+    assert response == Response(b"Response: Success")
+    assert not response.is_legacy_command
+    assert response.encoding == "utf-8"
