@@ -419,9 +419,3 @@ def test_receive_data_after_eof_with_an_error() -> None:
         parser.receive_data(b"\r\n\r\n")
     with pytest.raises(RemoteProtocolError, match="inside a packet"):
         parser.next_message()
-
-
-def test_every_mode_has_its_reader() -> None:
-    from trio_ami.sansio._readers import READERS, Mode
-
-    assert set(READERS) == set(Mode)

@@ -10,7 +10,6 @@ from hypothesis import given, settings, strategies as st
 from sansio_helpers import Splitter, bytewise, drain, feed, parse, random_chunks, split_at
 
 from trio_ami.sansio import Event, LimitExceeded, Message, PacketParser, Response
-from trio_ami.sansio._receivebuffer import Limits, ReceiveBuffer
 
 HEAD = b"Response: Follows\r\nPrivilege: Command\r\n"
 END = b"--END COMMAND--\r\n\r\n"
@@ -282,17 +281,16 @@ def test_searches_examine_each_byte_a_bounded_number_of_times(
 ) -> None:
     data, count = events_with_answers(size, every)
     parser = PacketParser(expect_banner=False)
-    # The test gives the parser a receive buffer whose bytes count what their find, rfind and
-    # count calls examine, to tell the cost of framing without a clock (startswith and endswith
-    # calls look at a few bytes each). Every reader searches those bytes; index and rindex
-    # refuse, and they must still be these bytes at the end.
+    # The test swaps the parser's private receive buffer for one that counts the bytes its
+    # find, rfind and count calls examine, to tell the cost of framing without a clock (its
+    # startswith and endswith calls look at a few bytes each). index and rindex refuse, and the
+    # buffer must still be this one at the end.
     buffer = CountingBuffer()
-    limits = Limits(parser.max_packet_size, parser.max_headers, parser.max_line_length)
-    parser._buffer = ReceiveBuffer(limits, buffer)  # noqa: SLF001 - see above
+    parser._buffer = buffer  # noqa: SLF001 - see above
     chunks = [data[i : i + chunk] for i in range(0, len(data), chunk)]
     feed(parser, chunks)
     messages = drain(parser)
-    assert parser._buffer.data is buffer  # noqa: SLF001 - nothing searched other bytes
+    assert parser._buffer is buffer  # noqa: SLF001 - nothing searched another buffer
     assert parser.buffered_bytes == 0
     assert len(messages) == count
     answers = sum(isinstance(m, Response) and m.is_legacy_command for m in messages)

@@ -13,13 +13,10 @@ not valid in the encoding become lone surrogates (``surrogateescape``).
 from __future__ import annotations
 
 import codecs
-import functools
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, ClassVar, TypeVar, overload
 
 import attrs
-
-from ._fastpath import NAME_MEMO_LENGTH, NAMES, NAMES_MAX, NEEDLES, instances, needle, split_headers
 
 __all__ = [
     "Banner",
@@ -27,9 +24,8 @@ __all__ = [
     "Message",
     "Response",
     "ascii_int",
-    "check_encoding",
-    "message_class",
     "message_from_text",
+    "with_encoding",
 ]
 
 _T = TypeVar("_T")
@@ -37,6 +33,20 @@ _M = TypeVar("_M", bound="Message")
 _MISSING: Any = object()
 _DEFAULT_ENCODING = "utf-8"
 _ESCAPE = "surrogateescape"
+
+# The first line of an event or response -> its name (ASCII names only, so the same in every
+# encoding allowed). Bounded in count and length: names are few and short, but a peer could
+# send any.
+_NAMES: dict[bytes, str] = {}
+_NAMES_MAX = 4096
+_NAME_MEMO_LENGTH = 80
+
+# key -> the bytes that find it at the start of a line in a message's case-folded bytes
+# (b"\r\n" + folded key + b":"), or b"" for a key that search cannot answer. Bounded: user code
+# may look up arbitrary keys.
+_NEEDLES: dict[str, bytes] = {}
+_NEEDLES_MAX = 1024
+
 
 # No count on the wire is longer; int() refuses far longer ones (4300 digits) with ValueError.
 _MAX_DIGITS = 64
@@ -54,6 +64,52 @@ def ascii_int(text: str) -> int | None:
     return None
 
 
+def _needle(key: str) -> bytes:
+    needle = b""
+    if key and key.isascii() and ":" not in key and "\r" not in key and "\n" not in key:
+        needle = b"\r\n" + key.lower().encode("ascii") + b":"
+    if len(_NEEDLES) >= _NEEDLES_MAX:
+        _NEEDLES.clear()
+    _NEEDLES[key] = needle
+    return needle
+
+
+def _split_colon(line: str) -> tuple[str, str]:
+    key, colon, value = line.partition(":")
+    return (key, value) if colon else ("", line)
+
+
+# Header lines repeat across events ("Privilege: call,all", "Context: from-internal", a call's
+# "Channel:" and "Uniqueid:" in each of its events): a bounded memo of line -> (key, value) turns
+# most of a packet's split into dictionary lookups. Keys, values and pairs are immutable, so
+# messages share them safely.
+# At most 4096 lines of at most 160 characters are kept, whatever the peer sends.
+_LINES: dict[str, tuple[str, str]] = {}
+_LINES_MAX = 4096
+_LINE_MEMO_LENGTH = 160
+
+
+def _split_headers(text: str) -> tuple[tuple[str, str], ...]:
+    if not text:
+        return ()
+    lines = text.split("\r\n")
+    pairs: list[tuple[str, str] | None] = list(map(_LINES.get, lines))
+    index = 0
+    while True:
+        try:
+            index = pairs.index(None, index)
+        except ValueError:
+            return tuple(pairs)  # type: ignore[arg-type]
+        line = lines[index]
+        key, sep, value = line.partition(": ")
+        pair = pairs[index] = (key, value) if sep else _split_colon(line)
+        if len(line) <= _LINE_MEMO_LENGTH:  # long lines are rare: they would only fill it
+            if len(_LINES) >= _LINES_MAX:
+                _LINES.clear()
+            _LINES[line] = pair
+        index += 1
+
+
 def _to_raw(packet: str | bytes) -> bytes:
     """A packet given as text (lines joined by ``\\n``) or wire bytes, as stored."""
     if isinstance(packet, bytes):
@@ -61,27 +117,37 @@ def _to_raw(packet: str | bytes) -> bytes:
     return packet.replace("\n", "\r\n").encode(_DEFAULT_ENCODING, "surrogateescape")
 
 
+def _rebuild(cls: type[_M], raw: bytes, extra: tuple[Any, ...], encoding: str | None) -> _M:
+    return with_encoding(cls, encoding)(raw, *extra)
+
+
 _ASCII_PROBE = "".join(map(chr, range(128)))
+_ENCODED: dict[tuple[type[Any], str], type[Any]] = {}
 
 
-def check_encoding(encoding: str) -> str:
-    """``encoding`` as messages store it: ``"utf-8"`` for any name of UTF-8, else as given.
+def with_encoding(cls: type[_M], encoding: str | None) -> type[_M]:
+    """``cls``, or its variant whose messages decode with ``encoding`` rather than UTF-8.
 
-    ``LookupError`` for an unknown encoding; ``ValueError`` for one that does not agree with
-    ASCII (AMI frames on ASCII bytes).
+    The encoding must agree with ASCII (AMI frames on ASCII bytes); ``ValueError`` otherwise.
     """
-    if codecs.lookup(encoding).name == _DEFAULT_ENCODING:
-        return _DEFAULT_ENCODING
+    if encoding is None or codecs.lookup(encoding).name == "utf-8":
+        return cls
     if _ASCII_PROBE.encode(encoding, "replace") != _ASCII_PROBE.encode("ascii"):
         raise ValueError(f"{encoding!r} does not encode ASCII as ASCII; AMI needs it to")
-    return encoding
+    base: type[_M] = cls.__mro__[1] if cls._codec is not None else cls
+    variant = _ENCODED.get((base, encoding))
+    if variant is None:
+        namespace = {
+            "_codec": encoding,
+            "__slots__": (),
+            "__qualname__": base.__qualname__,
+            "__module__": base.__module__,
+        }
+        variant = _ENCODED[(base, encoding)] = type(base.__name__, (base,), namespace)
+    return variant
 
 
-def _same_codec(first: str, second: str) -> bool:
-    return first == second or codecs.lookup(first).name == codecs.lookup(second).name
-
-
-@attrs.frozen(repr=False, eq=False)
+@attrs.frozen(repr=False)
 class Message(Mapping[str, str]):
     """One AMI packet: an ordered list of ``(key, value)`` headers, repeated keys allowed.
 
@@ -90,17 +156,21 @@ class Message(Mapping[str, str]):
     ``msg.headers`` the full list in order. Iteration yields each distinct key once, as spelled
     by its first occurrence. Build one from text (``Event("Event: Hangup\\nChannel: X")``), from
     wire bytes, or with :meth:`from_headers`. Two messages are equal when they are of the same
-    kind and hold the same packet, decoded the same way: the encoding counts only for a packet
-    that is not all ASCII.
+    kind and hold the same packet.
     """
 
-    #: The packet's bytes: its lines joined by ``\\r\\n``, without the final blank line.
-    raw: bytes = attrs.field(converter=_to_raw)
-    #: The encoding the packet's bytes are decoded with (``"utf-8"`` for any name of UTF-8).
-    encoding: str = attrs.field(default=_DEFAULT_ENCODING, kw_only=True, converter=check_encoding)
+    # The packet's bytes, lines joined by b"\r\n", without its terminating blank line.
+    _raw: bytes = attrs.field(converter=_to_raw)
+    # Lazily computed views, not part of the value.
+    _headers: tuple[tuple[str, str], ...] = attrs.field(init=False, eq=False)
+    _folded: bytes = attrs.field(init=False, eq=False)
+    _index: dict[str, tuple[str, list[str]]] = attrs.field(init=False, eq=False)
 
     #: The header whose value names the message (``Event`` for events, ``Response`` for responses).
     name_key: ClassVar[str] = ""
+    # The encoding of messages of another encoding than UTF-8 lives on a subclass made for it
+    # (see with_encoding), so that no message pays for storing it.
+    _codec: ClassVar[str | None] = None
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
@@ -118,34 +188,21 @@ class Message(Mapping[str, str]):
                 raise ValueError(f"header key {key!r} contains ': ', where it would be split")
         return cls("\n".join(f"{key}: {value}" for key, value in pairs))
 
-    @classmethod
-    def from_packets(cls: type[_M], packets: list[bytes], encoding: str) -> list[_M]:
-        """One message of this class per packet (wire bytes, as :attr:`raw` holds them), built
-        in bulk: what the parser does with every block it frames.
+    @property
+    def encoding(self) -> str:
+        """The encoding the packet's bytes are decoded with."""
+        return self._codec or _DEFAULT_ENCODING
 
-        ``encoding`` must come from :func:`check_encoding`; nothing is checked here.
-        """
-        return instances(cls, packets, encoding=encoding)
+    @property
+    def raw(self) -> bytes:
+        """The packet's bytes: its lines joined by ``\\r\\n``, without the final blank line."""
+        return self._raw
 
     def _decode(self, data: bytes) -> str:
-        codec = self.encoding
-        if codec == _DEFAULT_ENCODING:  # ASCII bytes decode the same, and fastest, as Latin-1
-            return data.decode("latin-1") if data.isascii() else data.decode(codec, _ESCAPE)
+        codec = self._codec
+        if codec is None:  # UTF-8: ASCII bytes decode the same, and fastest, as Latin-1
+            return data.decode("latin-1") if data.isascii() else data.decode("utf-8", _ESCAPE)
         return data.decode(codec, _ESCAPE)
-
-    # -- equality -------------------------------------------------------------------------------
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        return self._same(other)
-
-    def _same(self, other: Message) -> bool:
-        raw = self.raw
-        return raw == other.raw and (raw.isascii() or _same_codec(self.encoding, other.encoding))
-
-    def __hash__(self) -> int:
-        # The encoding is left out: equal messages may differ in it.
-        return hash((type(self), self.raw))
 
     # -- the naming headers ---------------------------------------------------------------------
     @property
@@ -154,12 +211,13 @@ class Message(Mapping[str, str]):
         return self.get(self.name_key, "") if self.name_key else ""
 
     def _name_after(self, prefix: bytes) -> str:
-        # The common case, made cheap: the naming header comes first, and first lines map to
-        # names through a memo. Memo keys are first lines with their line end: a packet of one
-        # line (no line end) looks up a slice that no key can equal, and takes the slow path.
-        raw = self.raw
+        # The common case, made cheap: the naming header comes first. Names repeat (a PBX
+        # sends a few dozen kinds of events), so first lines map to names through a memo.
+        # Memo keys are first lines with their line end: a packet of one line (no line end)
+        # looks up a slice that no key can equal, and takes the slow path.
+        raw = self._raw
         first = raw[: raw.find(b"\r\n") + 2]
-        name = NAMES.get(first)
+        name = _NAMES.get(first)
         if name is not None:
             return name
         if not raw.startswith(prefix):
@@ -170,8 +228,8 @@ class Message(Mapping[str, str]):
             name = value.decode("ascii")
         except UnicodeDecodeError:
             return self._decode(value)
-        if end >= 0 and len(NAMES) < NAMES_MAX and len(first) <= NAME_MEMO_LENGTH:
-            NAMES[first] = name
+        if end >= 0 and len(_NAMES) < _NAMES_MAX and len(first) <= _NAME_MEMO_LENGTH:
+            _NAMES[first] = name
         return name
 
     @property
@@ -180,25 +238,27 @@ class Message(Mapping[str, str]):
         return self.get("ActionID")
 
     # -- headers --------------------------------------------------------------------------------
-    @functools.cached_property
+    @property
     def headers(self) -> tuple[tuple[str, str], ...]:
         """Every header as a ``(key, value)`` pair, in the order received."""
-        return split_headers(self._decode(self.raw))
+        headers: tuple[tuple[str, str], ...] | None = getattr(self, "_headers", None)
+        if headers is None:
+            headers = _split_headers(self._decode(self._raw))
+            _set_headers(self, headers)
+        return headers
 
-    @functools.cached_property
-    def _folded(self) -> bytes:
-        # The packet's bytes lowered, after a line end: folding ASCII keeps every offset.
-        return b"\r\n" + self.raw.lower()
-
-    @functools.cached_property
-    def _index(self) -> dict[str, tuple[str, list[str]]]:
-        index: dict[str, tuple[str, list[str]]] = {}
+    def _build_index(self) -> dict[str, tuple[str, list[str]]]:
+        index: dict[str, tuple[str, list[str]]] | None = getattr(self, "_index", None)
+        if index is not None:
+            return index
+        index = {}
         for key, value in self.headers:
             entry = index.get(folded := key.lower())
             if entry is None:
                 index[folded] = (key, [value])
             else:
                 entry[1].append(value)
+        _set_index(self, index)
         return index
 
     def __getitem__(self, key: str) -> str:
@@ -215,46 +275,50 @@ class Message(Mapping[str, str]):
     def get(self, key: str, /, default: _T) -> str | _T: ...
     def get(self, key: str, /, default: object = None) -> object:
         """The first value of ``key`` (any case), or ``default``."""
-        found = NEEDLES.get(key)
-        if found is None:
-            found = needle(key)
-        if found:
-            # Find the key at the start of a line in the case-folded bytes. "Key: value" at the
-            # first match is the answer; anything else there ("Key:value") is left to the split.
-            folded = self._folded
-            pos = folded.find(found)
+        needle = _NEEDLES.get(key)
+        if needle is None:
+            needle = _needle(key)
+        if needle:
+            # Fast path: find the key at the start of a line in the case-folded bytes (folding
+            # ASCII keeps every offset). "Key: value" at the first match is the answer; anything
+            # else there ("Key:value") is left to the full split.
+            folded: bytes | None = getattr(self, "_folded", None)
+            if folded is None:
+                folded = b"\r\n" + self._raw.lower()
+                _set_folded(self, folded)
+            pos = folded.find(needle)
             if pos < 0:
                 return default
-            start = pos + len(found)  # after the colon, in folded; the raw offset is start - 2
+            start = pos + len(needle)  # after the colon, in folded; the raw offset is start - 2
             if folded[start : start + 1] == b" ":
-                raw = self.raw
+                raw = self._raw
                 end = raw.find(b"\r\n", start - 1)
                 value = raw[start - 1 :] if end < 0 else raw[start - 1 : end]
                 try:
                     return value.decode("ascii")  # the same in every encoding allowed
                 except UnicodeDecodeError:
                     return self._decode(value)
-        entry = self._index.get(key.lower())
+        entry = self._build_index().get(key.lower())
         return default if entry is None else entry[1][0]
 
     def get_all(self, key: str) -> list[str]:
         """Every value of ``key`` (any case), in order; ``[]`` if absent."""
-        entry = self._index.get(key.lower())
+        entry = self._build_index().get(key.lower())
         return [] if entry is None else list(entry[1])
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and self.get(key, _MISSING) is not _MISSING
 
     def __iter__(self) -> Iterator[str]:
-        return (key for key, _ in self._index.values())
+        return (key for key, _ in self._build_index().values())
 
     def __len__(self) -> int:
-        return len(self._index)
+        return len(self._build_index())
 
     # -- output ---------------------------------------------------------------------------------
     def to_bytes(self, encoding: str | None = None) -> bytes:
         """The packet as it travels on the wire (``\\r\\n`` line ends, blank line at the end)."""
-        raw = self.raw
+        raw = self._raw
         if encoding is not None and encoding != self.encoding:
             raw = self._decode(raw).encode(encoding, "surrogateescape")
         return raw + b"\r\n\r\n"
@@ -263,8 +327,17 @@ class Message(Mapping[str, str]):
         fields = ", ".join(f"{key}={value!r}" for key, value in self.headers)
         return f"{type(self).__name__}({fields})"
 
+    def _base_class(self) -> type[Message]:
+        """The public class: a variant for another encoding is rebuilt from it."""
+        cls = type(self)
+        return cls.__mro__[1] if self._codec is not None else cls
 
-@attrs.frozen(repr=False, eq=False)
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The lazy views are left out: they are rebuilt on demand.
+        return (_rebuild, (self._base_class(), self._raw, (), self._codec))
+
+
+@attrs.frozen(repr=False)
 class Event(Message):
     """An ``Event:`` packet: a broadcast event, or an item of an action's event list."""
 
@@ -274,12 +347,12 @@ class Event(Message):
     def name(self) -> str:
         """The event's name (``"Hangup"``), ``""`` if it has none."""
         # The memo hit inlined: this is read for every event that arrives.
-        raw = self.raw
-        name = NAMES.get(raw[: raw.find(b"\r\n") + 2])
+        raw = self._raw
+        name = _NAMES.get(raw[: raw.find(b"\r\n") + 2])
         return self._name_after(b"Event: ") if name is None else name
 
 
-@attrs.frozen(repr=False, eq=False)
+@attrs.frozen(repr=False)
 class Response(Message):
     """A ``Response:`` packet answering one action.
 
@@ -315,23 +388,11 @@ class Response(Message):
         """True for ``Response: Error``."""
         return self.name.lower() == "error"
 
-    def _same(self, other: Message) -> bool:
-        # Legacy output is text: equal text is the same output, whatever the encodings.
-        legacy = self.is_legacy_command
-        return (
-            super()._same(other)
-            and legacy == other.is_legacy_command  # type: ignore[attr-defined]
-            and (not legacy or self.output == other.output)  # type: ignore[attr-defined]
-        )
-
-    def __hash__(self) -> int:
-        return hash((type(self), self.raw, self._legacy_output))
-
     def to_bytes(self, encoding: str | None = None) -> bytes:
         if self._legacy_output is None:
             return super().to_bytes(encoding)
         encoding = encoding or self.encoding
-        head = self._decode(self.raw) + "\r\n"
+        head = self._decode(self._raw) + "\r\n"
         body = "".join(line + "\n" for line in self._legacy_output)
         return (head + body + "--END COMMAND--\r\n\r\n").encode(encoding, "surrogateescape")
 
@@ -339,6 +400,10 @@ class Response(Message):
         if self._legacy_output is None:
             return super().__repr__()
         return f"{super().__repr__()[:-1]}, output={list(self._legacy_output)!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        extra = (self._legacy_output,)
+        return (_rebuild, (self._base_class(), self._raw, extra, self._codec))
 
 
 @attrs.frozen
@@ -367,14 +432,31 @@ class Banner:
 _KINDS: dict[bytes, type[Message]] = {b"event": Event, b"response": Response}
 
 
-def message_class(raw: bytes) -> type[Message]:
-    """The message class for a packet's bytes, by the key of its first line."""
+def _kind(raw: bytes) -> type[Message]:
+    """The message class for a packet, by the key of its first line."""
     first = raw.partition(b"\r\n")[0]
     key, colon, _ = first.partition(b":")
     return _KINDS.get(key.strip().lower(), Message) if colon else Message
 
 
-def message_from_text(text: str | bytes, *, encoding: str = _DEFAULT_ENCODING) -> Message:
+def message_from_text(text: str | bytes) -> Message:
     """Classify one packet (text with ``\\n`` line ends, or wire bytes) by its first header."""
     raw = _to_raw(text)
-    return message_class(raw)(raw, encoding=encoding)
+    return _kind(raw)(raw)
+
+
+# For the parser, which builds messages by the thousand: a bare instance and stores into its
+# slots, all in C. Equivalent to ``Event(raw)`` without running the generated ``__init__`` (a
+# frozen class's goes through ``object.__setattr__``). The lazy views are stored the same way.
+_new_instance = object.__new__
+_set_raw: Callable[[Message, bytes], None] = vars(Message)["_raw"].__set__
+_set_headers: Callable[[Message, tuple[tuple[str, str], ...]], None] = vars(Message)[
+    "_headers"
+].__set__
+_set_folded: Callable[[Message, bytes], None] = vars(Message)["_folded"].__set__
+_set_index: Callable[[Message, dict[str, tuple[str, list[str]]]], None] = vars(Message)[
+    "_index"
+].__set__
+_set_legacy_output: Callable[[Response, tuple[str, ...] | None], None] = vars(Response)[
+    "_legacy_output"
+].__set__
