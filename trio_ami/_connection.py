@@ -1,14 +1,10 @@
 """The trio client: a thin layer that moves bytes between a trio stream and ``ClientProtocol``.
 
-One reader task feeds what the server sends to the protocol and routes what comes out: results
-to the task waiting for them, events to the subscriptions. One writer task sends what callers
-queue on a memory channel. Every protocol decision is the sans-IO core's, including how the
-session ended: this layer tells the core when the transport broke (``connection_lost``) or when
-it closes it without a Goodbye (``close``), and reports what the core says.
-
-The connection owns its shutdown, whichever way it was made: its I/O runs in a shielded scope
-that only :meth:`AMIConnection.aclose` or the end of the session stops, so a cancelled nursery
-still logs off (bounded by ``logoff_timeout``) before the stream is closed.
+A reader task feeds the protocol and routes what it reports (results to waiting tasks, events to
+subscriptions); a writer task sends what callers queue. Every protocol decision is the core's,
+how the session ended included: this layer tells it when the transport broke or when it closes
+without a Goodbye. The connection owns its shutdown: its I/O runs in a shielded scope that only
+:meth:`AMIConnection.aclose` or the session's end stops, so a cancelled nursery still logs off.
 """
 
 from __future__ import annotations
@@ -16,14 +12,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import attrs
 import trio
 
-from ._helpers import helper_method
+from ._helpers import TypedHelpers, build_action
 from ._settings import Settings
 from ._subscription import (
     DEFAULT_BUFFER,
@@ -61,7 +57,6 @@ from .sansio import (
     ProtocolStatistics,
     State,
     UnexpectedMessage,
-    requests,
 )
 from .sansio.requests import Request
 
@@ -99,21 +94,7 @@ class _Waiter:
     error: AMIError | None = None
 
 
-def _action(
-    name: str | Action, headers: Headers | None, fields: Mapping[str, HeaderValue]
-) -> Action:
-    if isinstance(name, Action):
-        if headers or fields:
-            raise TypeError("give headers either in the Action or as arguments, not both")
-        return name
-    pairs: list[tuple[str, HeaderValue]] = []
-    if headers:
-        pairs.extend(headers.items() if isinstance(headers, Mapping) else headers)
-    pairs.extend(fields.items())
-    return Action(name, pairs)
-
-
-class AMIConnection(trio.abc.AsyncResource):
+class AMIConnection(TypedHelpers, trio.abc.AsyncResource):
     """An AMI session over a trio stream. :func:`open_ami`, :func:`connect_ami` and
     :func:`wrap_ami_stream` make one and run it; to run one yourself,
     ``await nursery.start(connection.run, username, secret)`` logs in and returns once the
@@ -431,6 +412,9 @@ class AMIConnection(trio.abc.AsyncResource):
                 self._io_scope.cancel()
             await self._stopped.wait()
 
+    #: End the session: the same as leaving the ``open_ami`` block (:meth:`aclose`).
+    logoff = aclose
+
     async def _log_off(self) -> str:
         """Log off if the session allows it; why it must be closed if that did not end it."""
         state = self._protocol.state
@@ -483,7 +467,7 @@ class AMIConnection(trio.abc.AsyncResource):
         :meth:`action_stream`). A cancelled or timed-out action, or one whose list was too long,
         is forgotten: its late packets are dropped and the connection stays usable.
         """
-        act = _action(action, headers, fields)
+        act = build_action(action, headers, fields)
         self._check_open()
         action_id, data = self._protocol.send_action(
             act, complete_on=complete_on, outcome_event=outcome_event, max_items=max_items
@@ -537,7 +521,7 @@ class AMIConnection(trio.abc.AsyncResource):
         :class:`SubscriptionOverflow` if more than ``buffer`` items wait unread. Leaving the
         block early forgets the action: its remaining items are dropped.
         """
-        act = _action(action, headers, fields)
+        act = build_action(action, headers, fields)
         self._check_open()
         action_id, data = self._protocol.send_action(act, complete_on=complete_on, stream=True)
         items = EventBuffer(buffer)
@@ -612,25 +596,3 @@ class AMIConnection(trio.abc.AsyncResource):
             request.action, timeout=timeout, check=False, outcome_event=request.outcome_event
         )
         return request.read(result, check=check)
-
-    async def logoff(self) -> None:
-        """End the session: same as leaving the ``open_ami`` block."""
-        await self.aclose()
-
-    ping = helper_method(requests.ping)
-    command = helper_method(requests.command)
-    originate = helper_method(requests.originate)
-    redirect = helper_method(requests.redirect)
-    set_var = helper_method(requests.set_var)
-    get_var = helper_method(requests.get_var)
-    status = helper_method(requests.status)
-    core_show_channels = helper_method(requests.core_show_channels)
-    sip_peers = helper_method(requests.sip_peers)
-    iax_peers = helper_method(requests.iax_peers)
-    pjsip_endpoints = helper_method(requests.pjsip_endpoints)
-    get_config = helper_method(requests.get_config)
-    get_config_json = helper_method(requests.get_config_json)
-    extension_state = helper_method(requests.extension_state)
-    user_event = helper_method(requests.user_event)
-    events = helper_method(requests.events)
-    filter = helper_method(requests.filter)

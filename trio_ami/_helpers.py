@@ -7,15 +7,31 @@ sent through ``request()``: the same parameters, the same documentation, one def
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
-from .sansio import Request
+from .sansio import Action, Headers, HeaderValue, Request, requests
 
-__all__ = ["Requester", "helper_method"]
+__all__ = ["Requester", "TypedHelpers", "build_action", "helper_method"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+
+def build_action(
+    name: str | Action, headers: Headers | None, fields: Mapping[str, HeaderValue]
+) -> Action:
+    """The action a call names: an ``Action`` as it is, or a name with headers from a mapping
+    or pairs and from keyword arguments."""
+    if isinstance(name, Action):
+        if headers or fields:
+            raise TypeError("give headers either in the Action or as arguments, not both")
+        return name
+    pairs: list[tuple[str, HeaderValue]] = []
+    if headers:
+        pairs.extend(headers.items() if isinstance(headers, Mapping) else headers)
+    pairs.extend(fields.items())
+    return Action(name, pairs)
 
 
 class Requester(Protocol):
@@ -43,3 +59,26 @@ def helper_method(
     parameters = [self_parameter, *signature.parameters.values()]
     setattr(helper, "__signature__", signature.replace(parameters=parameters))  # noqa: B010
     return helper
+
+
+class TypedHelpers:
+    """The typed helpers of a connection: each sends the core's request of the same name through
+    the connection's ``request()``."""
+
+    ping = helper_method(requests.ping)
+    command = helper_method(requests.command)
+    originate = helper_method(requests.originate)
+    redirect = helper_method(requests.redirect)
+    set_var = helper_method(requests.set_var)
+    get_var = helper_method(requests.get_var)
+    status = helper_method(requests.status)
+    core_show_channels = helper_method(requests.core_show_channels)
+    sip_peers = helper_method(requests.sip_peers)
+    iax_peers = helper_method(requests.iax_peers)
+    pjsip_endpoints = helper_method(requests.pjsip_endpoints)
+    get_config = helper_method(requests.get_config)
+    get_config_json = helper_method(requests.get_config_json)
+    extension_state = helper_method(requests.extension_state)
+    user_event = helper_method(requests.user_event)
+    events = helper_method(requests.events)
+    filter = helper_method(requests.filter)
