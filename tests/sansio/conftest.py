@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from sansio_helpers import SPLITTERS, Splitter
+from helpers.splitting import SPLITTERS, Splitter
 
 
 @pytest.fixture(params=SPLITTERS, ids=lambda split: split.__name__)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 import pytest
-from sansio_helpers import parse
+from helpers.splitting import parse
 from secrets_helpers import assert_no_secret
 
 from trio_ami.sansio import (

@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from sansio_helpers import (
+from helpers.splitting import (
     CAPTURES,
     DATA,
     Splitter,
@@ -16,11 +16,11 @@ from sansio_helpers import (
     feed,
     parse,
     random_chunks,
-    transcript_reads,
     whole,
 )
 
 from trio_ami.sansio import Action, Event, Message, PacketParser, Response
+from trio_ami.testing import load_capture
 
 # capture -> (events, responses, of which legacy Command answers)
 EXPECTED = {
@@ -55,7 +55,7 @@ def capture_name(path: Path) -> str:
 def parse_capture(name: str, split: Splitter | None = None) -> tuple[PacketParser, list[Message]]:
     raw = DATA / f"{name}.raw"
     parser = PacketParser()
-    feed(parser, transcript_reads(raw) if split is None else split(raw.read_bytes()), eof=True)
+    feed(parser, load_capture(raw).reads if split is None else split(raw.read_bytes()), eof=True)
     messages = drain(parser)
     assert parser.at_eof
     return parser, messages
@@ -67,7 +67,7 @@ def test_every_capture_is_listed() -> None:
 
 def test_transcripts_hold_every_byte() -> None:
     for raw in CAPTURES:
-        reads = transcript_reads(raw)
+        reads = load_capture(raw).reads
         assert len(reads) > 1
         assert b"".join(reads) == raw.read_bytes()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sansio_helpers import Splitter, bytewise, drain, feed, parse, whole
+from helpers.splitting import Splitter, bytewise, drain, feed, parse, whole
 
 from trio_ami.sansio import (
     DEFAULT_MAX_HEADERS,

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from typing import cast
 
 import pytest
-from protocol_helpers import BANNER, Peer, response
-from sansio_helpers import Splitter, whole
+from helpers.protocol import BANNER, Peer, response
+from helpers.splitting import Splitter, whole
 from secrets_helpers import assert_no_secret, where_secrets_show
 
 from trio_ami.sansio import (

@@ -7,7 +7,7 @@ import pickle
 from collections.abc import Callable, Mapping
 
 import pytest
-from sansio_helpers import parse
+from helpers.splitting import parse
 
 from trio_ami.sansio import Banner, Event, Message, PacketParser, Response, message_from_text
 from trio_ami.sansio._messages import ascii_int

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sansio_helpers import Splitter, drain, feed, parse, split_at
+from helpers.splitting import Splitter, drain, feed, parse, split_at
 
 from trio_ami.sansio import (
     Banner,

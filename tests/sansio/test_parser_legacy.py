@@ -6,8 +6,8 @@ from itertools import pairwise
 from typing import NamedTuple, SupportsIndex
 
 import pytest
+from helpers.splitting import Splitter, bytewise, drain, feed, parse, random_chunks, split_at
 from hypothesis import given, settings, strategies as st
-from sansio_helpers import Splitter, bytewise, drain, feed, parse, random_chunks, split_at
 
 from trio_ami.sansio import Event, LimitExceeded, Message, PacketParser, Response
 

@@ -6,8 +6,8 @@ import hashlib
 from typing import NamedTuple
 
 import pytest
+from helpers.splitting import feed, parse, split_at
 from hypothesis import given, settings, strategies as st
-from sansio_helpers import feed, parse, split_at
 
 from trio_ami.sansio import (
     Action,

@@ -13,8 +13,7 @@ import sys
 from dataclasses import dataclass, field
 
 import pytest
-from hypothesis import given, settings, strategies as st
-from protocol_helpers import (
+from helpers.protocol import (
     BANNER,
     CHANNELS,
     ORIGINATE,
@@ -31,7 +30,8 @@ from protocol_helpers import (
     response,
     state_of,
 )
-from sansio_helpers import Splitter, split_at, whole
+from helpers.splitting import Splitter, split_at, whole
+from hypothesis import given, settings, strategies as st
 
 from trio_ami.sansio import (
     Action,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from protocol_helpers import (
+from helpers.protocol import (
     CHANNELS,
     ORIGINATE,
     StatePeer,
@@ -23,7 +23,7 @@ from protocol_helpers import (
     response,
     state_of,
 )
-from sansio_helpers import Splitter, whole
+from helpers.splitting import Splitter, whole
 
 from trio_ami.sansio import (
     Action,

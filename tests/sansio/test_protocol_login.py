@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from protocol_helpers import (
+from helpers.protocol import (
     BANNER,
     Peer,
     as_response,
@@ -20,7 +20,7 @@ from protocol_helpers import (
     snapshot,
     state_of,
 )
-from sansio_helpers import Splitter, whole
+from helpers.splitting import Splitter, whole
 
 from trio_ami.sansio import (
     Action,

@@ -7,7 +7,7 @@ where it takes one.
 from __future__ import annotations
 
 import pytest
-from protocol_helpers import (
+from helpers.protocol import (
     ORIGINATE,
     event,
     msg,
@@ -18,7 +18,7 @@ from protocol_helpers import (
     response,
     state_of,
 )
-from sansio_helpers import Splitter
+from helpers.splitting import Splitter
 
 from trio_ami.sansio import (
     Action,

@@ -20,8 +20,8 @@ import re
 from dataclasses import dataclass, field
 
 import pytest
-from protocol_helpers import DATA, load_transcript, scenario_name, transcripts
-from sansio_helpers import Splitter, bytewise, random_chunks, whole
+from helpers.protocol import DATA, scenario_name, transcripts
+from helpers.splitting import Splitter, bytewise, random_chunks, whole
 
 from trio_ami.sansio import (
     Action,
@@ -42,6 +42,7 @@ from trio_ami.sansio import (
     State,
     UnexpectedMessage,
 )
+from trio_ami.testing import load_capture
 
 SCENARIOS = [scenario_name(path) for path in transcripts()]
 #: The secret each MD5 scenario logs in with; login_md5_fail's recorded key matches no secret.
@@ -180,7 +181,7 @@ def as_action(message: Message) -> Action:
 
 
 def replay(name: str, mode: str, *, stream: bool = False) -> Replay:
-    records = load_transcript(DATA / f"{name}.transcript.txt")
+    records = load_capture(DATA / name).transcript
     proto = ClientProtocol(action_id_prefix=name.rpartition("/")[2])
     run = Replay(proto)
     queued = bytearray()  # what the protocol asked to send on its own (data_to_send)
@@ -302,7 +303,7 @@ def test_replay(name: str, mode: str) -> None:
     assert stats.bytes_received == (DATA / f"{name}.raw").stat().st_size
     assert stats.bytes_sent == sum(
         len(data)
-        for direction, data in load_transcript(DATA / f"{name}.transcript.txt")
+        for direction, data in load_capture(DATA / name).transcript
         if direction == ">>" and b"ActionID" in data
     )
     assert stats.events_delivered == len(oracle.broadcast)
@@ -408,6 +409,6 @@ def test_login_failures_in_the_recordings() -> None:
 def test_md5_key_matches_what_the_server_accepted() -> None:
     # login_md5's recorded key was accepted by Asterisk: the protocol computes the same one.
     for name in ("login_md5", "asterisk13/login_md5"):
-        recorded = [d for way, d in load_transcript(DATA / f"{name}.transcript.txt") if way == ">>"]
+        recorded = [d for way, d in load_capture(DATA / name).transcript if way == ">>"]
         login = next(d for d in recorded if d.startswith(b"Action: Login"))
         assert md5_login_as_recorded(name, login) == login

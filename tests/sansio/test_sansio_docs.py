@@ -19,7 +19,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from protocol_helpers import ROOT, state_diagram
+from helpers.protocol import ROOT, state_diagram
 
 from trio_ami.sansio import (
     ActionFailed,
@@ -46,7 +46,7 @@ def test_state_diagram_in_the_docs_is_drawn_from_transitions() -> None:
     assert len(blocks) == 1, "docs/sansio.md holds one Mermaid diagram"
     assert blocks[0] == state_diagram(), (
         "docs/sansio.md is out of date: paste the output of "
-        "`python tests/sansio/protocol_helpers.py` into its mermaid block"
+        "`PYTHONPATH=tests python -m helpers.protocol` into its mermaid block"
     )
 
 

@@ -3,18 +3,15 @@ sessions and the state diagram drawn from ``TRANSITIONS``.
 
 Run it as a script to print the Mermaid state diagram that ``docs/sansio.md`` embeds::
 
-    python tests/sansio/protocol_helpers.py
+    PYTHONPATH=tests python -m helpers.protocol
 """
 
 from __future__ import annotations
 
-import ast
-import re
 from collections.abc import Callable
 from pathlib import Path
 
-from sansio_helpers import Splitter, whole
-
+from helpers.splitting import Splitter, whole
 from trio_ami.sansio import (
     TRANSITIONS,
     Action,
@@ -162,22 +159,6 @@ class Peer:
 
 
 # -- recorded sessions ----------------------------------------------------------------------------
-_LINE = re.compile(r"t=\s*[\d.]+ (<<|>>) (b.*)$")
-
-
-def load_transcript(path: Path) -> list[tuple[str, bytes]]:
-    """The ``(direction, bytes)`` records of a transcript; the server's close is ``("<<", b"")``."""
-    records = []
-    for line in path.read_text().splitlines():
-        match = _LINE.match(line)
-        if match is None:
-            continue
-        data = ast.literal_eval(match.group(2))
-        assert isinstance(data, bytes)
-        records.append((match.group(1), b"" if data == b"<EOF>" else data))
-    return records
-
-
 def transcripts() -> list[Path]:
     return sorted(DATA.rglob("*.transcript.txt"))
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import itertools
 import random
 from collections.abc import Callable
@@ -76,17 +75,3 @@ def parse(
     parser = PacketParser(expect_banner=banner, **limits)  # type: ignore[arg-type]
     feed(parser, split(data), eof=eof)
     return drain(parser)
-
-
-def transcript_reads(raw: Path) -> list[bytes]:
-    """The server's TCP reads recorded in the transcript next to a ``.raw`` capture."""
-    transcript = raw.with_name(raw.name.removesuffix(".raw") + ".transcript.txt")
-    reads = []
-    for line in transcript.read_text().splitlines():
-        _, sep, literal = line.partition(" << ")
-        if not sep:
-            continue
-        chunk = ast.literal_eval(literal)
-        if chunk != b"<EOF>":
-            reads.append(chunk)
-    return reads
