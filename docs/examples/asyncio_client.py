@@ -76,9 +76,14 @@ class AsyncioAMI:
             self.ended.set()
             self.events.put_nowait(None)
             futures: list[asyncio.Future[Any]] = [self._greeted, self._login]
+            ended = self.proto.terminated  # None if this task was cancelled first
             for future in [*futures, *self._waiting.values()]:
                 if not future.done():
-                    future.set_exception(ConnectionClosed("the connection is gone"))
+                    future.set_exception(
+                        ended.closed_error("the session is over")
+                        if ended
+                        else ConnectionClosed("the connection is gone")
+                    )
 
     def _route(self, item: ProtocolItem) -> None:
         if isinstance(item, Event):

@@ -24,7 +24,6 @@ from trio_ami.sansio import (
     AMIError,
     AuthenticationError,
     ClientProtocol,
-    ConnectionClosed,
     ConnectionTerminated,
     Event,
     LoginFailed,
@@ -80,7 +79,7 @@ class BlockingAMI:
     def _wait(self, done: Callable[[], bool]) -> None:
         while not done():
             if self.ended is not None:
-                raise ConnectionClosed(self.ended.reason)
+                raise self.ended.closed_error("the session is over")
             self._pump()
 
     # -- the API -----------------------------------------------------------------------------------
