@@ -13,7 +13,7 @@ from typing import Literal
 import pytest
 import trio
 from helpers.scripted import BreakableStream, ScriptedServer, stream_pair
-from secrets_helpers import assert_no_secret
+from helpers.secrets import assert_no_secret
 from trio.testing import MockClock
 
 import trio_ami

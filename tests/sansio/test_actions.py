@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import attrs
 import pytest
+from helpers.secrets import assert_no_secret
 from helpers.splitting import parse
-from secrets_helpers import assert_no_secret
 
 from trio_ami.sansio import (
     MAX_HEADERS,

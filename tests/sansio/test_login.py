@@ -9,8 +9,8 @@ from typing import cast
 
 import pytest
 from helpers.protocol import BANNER, Peer, response
+from helpers.secrets import assert_no_secret, where_secrets_show
 from helpers.splitting import Splitter, whole
-from secrets_helpers import assert_no_secret, where_secrets_show
 
 from trio_ami.sansio import (
     Action,

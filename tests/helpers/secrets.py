@@ -9,7 +9,7 @@ shows, as bytes (UTF-8 and Latin-1, surrogateescape) and, for text with line bre
 of 4 characters or more. Give derived values (an MD5 key) as further secrets.
 
 ``tests/`` is on ``sys.path`` (``pythonpath`` in pyproject.toml), so any test imports it with
-``from secrets_helpers import assert_no_secret``.
+``from helpers.secrets import assert_no_secret``.
 """
 
 from __future__ import annotations
