@@ -331,10 +331,8 @@ class AMIConnection(TypedHelpers, trio.abc.AsyncResource):
             buffer.finish(exc)
             self._forget_subscription(entry)
             return
-        if wanted:
-            buffer.offer(event)
-            if buffer.over and buffer not in self._full:  # "wait": the reader waits for it
-                self._full.append(buffer)
+        if wanted and buffer.offer(event) and buffer not in self._full:
+            self._full.append(buffer)  # "wait": the reader waits for it after this read
 
     def _completed(self, result: ActionResult) -> None:
         action_id = result.action_id

@@ -131,20 +131,26 @@ class EventBuffer:
         self.error: BaseException | None = None  # raised once the queue is drained
 
     # -- the reader's side ----------------------------------------------------------------------
-    def offer(self, event: Event) -> None:
-        """Add ``event``, or apply the overflow policy if the buffer is full."""
+    def offer(self, event: Event) -> bool:
+        """Add ``event``, or apply the overflow policy if the buffer is full. True when a
+        ``"wait"`` buffer is now over its size: the reader must wait for room."""
         queue = self.queue
-        if len(queue) >= self.size and self.overflow != "wait":
-            self.dropped += 1
-            if self.overflow == "drop_oldest":
+        over = False
+        if len(queue) >= self.size:
+            if self.overflow == "wait":
+                over = True
+            elif self.overflow == "drop_oldest":
+                self.dropped += 1
                 queue.popleft()
             else:
+                self.dropped += 1
                 self.missed += 1
                 self.lot.unpark_all()
-                return
+                return False
         queue.append(event)
         if self.lot:
             self.lot.unpark_all()
+        return over
 
     @property
     def over(self) -> bool:
