@@ -113,7 +113,7 @@ class AMIConnection(TypedHelpers, trio.abc.AsyncResource):
         settings = settings or Settings()
         self._stream = stream
         self._settings = settings
-        self._protocol = settings.protocol or ClientProtocol()
+        self._protocol = settings.new_protocol()
         self.action_timeout = settings.action_timeout
         self._logoff_timeout = settings.logoff_timeout
         self._peer = peer  # how errors name the server: "host:port"
@@ -139,6 +139,8 @@ class AMIConnection(TypedHelpers, trio.abc.AsyncResource):
         self._stopped = trio.Event()  # the I/O tasks are done and the stream is closed
         self._closing = False  # aclose() has begun: no new work is accepted
         self._unexpected = 0
+        #: When the last bytes came from the server (trio time): the keepalive's sign of life.
+        self.last_received = trio.current_time()
 
     # -- properties -----------------------------------------------------------------------------
     @property
@@ -215,6 +217,10 @@ class AMIConnection(TypedHelpers, trio.abc.AsyncResource):
                 failure = exc
                 await self.aclose()
             else:
+                if self._settings.keepalive is not None:
+                    nursery.start_soon(
+                        keep_alive, self, self._settings.keepalive, self._settings.keepalive_timeout
+                    )
                 task_status.started()
                 try:
                     await self._stopped.wait()
@@ -247,6 +253,7 @@ class AMIConnection(TypedHelpers, trio.abc.AsyncResource):
                 except TRANSPORT_ERRORS as exc:
                     self._end(ClientProtocol.connection_lost, transport_error(exc))
                     return
+                self.last_received = trio.current_time()
                 protocol.receive_data(data)
                 outgoing = protocol.data_to_send()
                 if outgoing:  # the Login that answers a Challenge: nothing else is queued yet
@@ -289,10 +296,15 @@ class AMIConnection(TypedHelpers, trio.abc.AsyncResource):
 
     # -- routing what the protocol emits --------------------------------------------------------
     def _dispatch(self, items: list[ProtocolItem]) -> None:
+        events: list[Event] = []  # consecutive broadcast events, handed over together
         for item in items:
+            if isinstance(item, Event):
+                events.append(item)
+                continue
+            if events:
+                self._broadcast(events)
+                events = []
             match item:
-                case Event():
-                    self._broadcast(item)
                 case ActionCompleted():
                     self._completed(item.result)
                 case ListItem():
@@ -312,26 +324,42 @@ class AMIConnection(TypedHelpers, trio.abc.AsyncResource):
                     logger.warning("unexpected AMI packet (%s): %r", item.reason, item.message)
                 case ConnectionTerminated():
                     self._on_terminated(item)
+        if events:
+            self._broadcast(events)
 
-    def _broadcast(self, event: Event) -> None:
+    def _broadcast(self, events: list[Event]) -> None:
+        """Offer ``events``, in order, to every subscription that wants them (or keep them for
+        the first subscription)."""
         subscriptions = self._subscriptions
-        if subscriptions:
-            name = event.name.lower()
-            for entry in subscriptions:
-                self._offer(entry, event, name)
-        elif self._backlog is not None:  # kept for the first subscription
-            self._backlog.offer(event)
-
-    def _offer(self, entry: Entry, event: Event, name: str) -> None:
-        """Give ``event`` to one subscription if it wants it."""
-        matches, buffer = entry
-        try:
-            wanted = matches(event, name)
-        except Exception as exc:  # a subscriber's predicate failed: its problem only
-            buffer.finish(exc)
-            self._forget_subscription(entry)
+        if not subscriptions:
+            if self._backlog is not None:
+                self._backlog.offer_many(events)
             return
-        if wanted and buffer.offer(event) and buffer not in self._full:
+        names: list[str] = []  # folded once, for every subscription that asks
+        for entry in list(subscriptions):  # a failing predicate removes its entry
+            self._deliver(entry, events, names)
+
+    def _deliver(self, entry: Entry, events: list[Event], names: list[str]) -> None:
+        """Give one subscription the ``events`` it wants. One that takes every event gets them in
+        one step: most of a burst goes to such subscriptions. ``names`` holds the events' folded
+        names once a filtering subscription has needed them."""
+        matches, buffer = entry
+        if matches.takes_everything:
+            wanted = events
+        else:
+            if not names:
+                names.extend(event.name.lower() for event in events)
+            wanted = []
+            try:
+                for event, name in zip(events, names, strict=True):
+                    if matches(event, name):
+                        wanted.append(event)
+            except Exception as exc:  # a subscriber's predicate failed: its problem only
+                buffer.offer_many(wanted)  # what it wanted before, then the error
+                buffer.finish(exc)
+                self._forget_subscription(entry)
+                return
+        if buffer.offer_many(wanted) and buffer not in self._full:
             self._full.append(buffer)  # "wait": the reader waits for it after this read
 
     def _completed(self, result: ActionResult) -> None:
@@ -412,6 +440,13 @@ class AMIConnection(TypedHelpers, trio.abc.AsyncResource):
 
     #: End the session: the same as leaving the ``open_ami`` block (:meth:`aclose`).
     logoff = aclose
+
+    def abort(self, reason: str) -> None:
+        """Drop the connection at once, without logging off, as a broken link: the session
+        ends as ``TRANSPORT_ERROR`` with ``reason``, and every action waiting fails with
+        :class:`ConnectionClosed`. For a peer known to be dead (no answer to a keepalive)."""
+        self._end(ClientProtocol.connection_lost, AMIConnectionError(reason))
+        self._io_scope.cancel()
 
     async def _log_off(self) -> str:
         """Log off if the session allows it; why it must be closed if that did not end it."""
@@ -563,8 +598,7 @@ class AMIConnection(TypedHelpers, trio.abc.AsyncResource):
         self._subscriptions.append(entry)
         backlog, self._backlog = self._backlog, None
         if backlog is not None:
-            for event in backlog.queue:
-                self._offer(entry, event, event.name.lower())
+            self._deliver(entry, list(backlog.queue), [])
             entry[1].report_lost(backlog.dropped)
             self._full.clear()  # nobody waits on a subscriber that has not started reading
         try:

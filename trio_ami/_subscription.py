@@ -89,6 +89,12 @@ class EventMatcher:
         self._pattern = re.compile("|".join(globs)).match if globs else None
         self._predicate = predicate
 
+    @property
+    def takes_everything(self) -> bool:
+        """True when every event is wanted (no name, no pattern, no predicate): the reader then
+        hands over a whole read's events at once, without asking per event."""
+        return self._names is None and self._predicate is None
+
     def __call__(self, event: Event, folded_name: str) -> bool:
         """Whether ``event`` (whose lower-case name is ``folded_name``) is wanted."""
         names = self._names
@@ -150,6 +156,19 @@ class EventBuffer:
         queue.append(event)
         if self.lot:
             self.lot.unpark_all()
+        return over
+
+    def offer_many(self, events: list[Event]) -> bool:
+        """:meth:`offer` each of ``events`` in order, in one step while they all fit."""
+        queue = self.queue
+        if len(queue) + len(events) <= self.size:
+            queue.extend(events)
+            if self.lot:
+                self.lot.unpark_all()
+            return False
+        over = False
+        for event in events:
+            over = self.offer(event) or over
         return over
 
     @property
@@ -257,7 +276,11 @@ class _BufferedChannel(trio.abc.ReceiveChannel[Event]):
         queue = self._buffer.queue
         count = len(queue) if max_events is None else min(len(queue), max_events - 1)
         batch = [first]
-        batch.extend(queue.popleft() for _ in range(count))
+        if count == len(queue):
+            batch.extend(queue)
+            queue.clear()
+        else:
+            batch.extend(queue.popleft() for _ in range(count))
         self._buffer.delivered += count
         self._quota = min(self._quota, len(queue))
         if self._buffer.room and not self._buffer.over:

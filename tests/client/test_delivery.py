@@ -116,6 +116,55 @@ async def test_a_subscriber_takes_what_was_buffered_then_yields(autojump_clock: 
             assert steps.yields == 1
 
 
+async def test_a_batch_takes_at_most_what_is_asked_in_order(autojump_clock: MockClock) -> None:
+    async with session() as (ami, server):
+        async with ami.subscribe() as subscription:
+            await server.send(events(5))
+            await trio.testing.wait_all_tasks_blocked()
+            first = await subscription.receive_batch(max_events=2)
+            rest = await subscription.receive_batch()
+            assert [event["N"] for event in first] == ["0", "1"]
+            assert [event["N"] for event in rest] == ["2", "3", "4"]
+            assert subscription.statistics().delivered == 5
+
+
+async def test_a_predicate_failing_within_a_read_keeps_what_it_took_before(
+    autojump_clock: MockClock,
+) -> None:
+    def broken(event: trio_ami.Event) -> bool:
+        if event["N"] == "2":
+            raise ZeroDivisionError("predicate bug")
+        return True
+
+    async with session() as (ami, server):
+        async with ami.subscribe(predicate=broken) as bad, ami.subscribe("Newexten") as good:
+            await server.send(events(4))  # one read: the four events are routed together
+            await trio.testing.wait_all_tasks_blocked()
+            assert [(await bad.receive())["N"] for _ in range(2)] == ["0", "1"]
+            with pytest.raises(ZeroDivisionError):
+                await bad.receive()
+            assert [(await good.receive())["N"] for _ in range(4)] == ["0", "1", "2", "3"]
+
+
+async def test_a_predicate_failing_on_the_backlog_ends_only_that_subscription(
+    autojump_clock: MockClock,
+) -> None:
+    def broken(event: trio_ami.Event) -> bool:
+        if event["N"] == "1":
+            raise ZeroDivisionError("predicate bug")
+        return event["N"] != "0"
+
+    async with session(events(3)) as (ami, server):
+        await trio.testing.wait_all_tasks_blocked()
+        async with ami.subscribe(predicate=broken) as first:
+            with pytest.raises(ZeroDivisionError):
+                await first.receive()
+            assert ami.statistics().subscriptions == ()
+            async with ami.subscribe() as second:
+                await server.send(events(1, start=3))
+                assert (await second.receive())["N"] == "3"
+
+
 class TaskSteps(trio.abc.Instrument):
     """Counts the times one task yields to the scheduler."""
 
