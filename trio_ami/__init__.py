@@ -13,8 +13,6 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-
 #: Every public name, and the module it comes from.
 _EXPORTS: dict[str, str] = {
     # connecting
@@ -58,6 +56,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 if TYPE_CHECKING:  # the same names for type checkers (a test keeps them equal to _EXPORTS)
+    __version__: str
     from ._connection import (
         AMIConnection as AMIConnection,
         ConnectionStatistics as ConnectionStatistics,
@@ -104,6 +103,8 @@ if TYPE_CHECKING:  # the same names for type checkers (a test keeps them equal t
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        return _installed_version()
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -112,8 +113,19 @@ def __getattr__(name: str) -> Any:
     return value
 
 
+def _installed_version() -> str:
+    """The version of the installed distribution: pyproject.toml is its one source."""
+    # Imported here: importlib.metadata pulls in email, hence socket, which the core must not.
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("trio-ami")
+    except PackageNotFoundError:  # pragma: no cover - a source tree that was never installed
+        return "0+unknown"
+
+
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+    return sorted([*globals(), *_EXPORTS, "__version__"])
 
 
 __all__ = [*_EXPORTS, "__version__"]  # noqa: PLE0604 - the table is the one list

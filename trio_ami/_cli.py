@@ -17,6 +17,7 @@ from typing import NoReturn
 
 import trio
 
+from . import __version__
 from ._connection import AMIConnection
 from ._open import open_ami
 from .sansio import ActionFailed, ActionResult, AMIError, Message, requests
@@ -305,6 +306,7 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"trio-ami {__version__}")
     commands = parser.add_subparsers(
         dest="what", required=True, metavar="COMMAND", help="see trio-ami COMMAND --help"
     )
