@@ -42,6 +42,7 @@ LAYERS = [
     "_actions.variables",
     "_actions",
     "_session",
+    "_faults",
     "_server",
     "",
 ]

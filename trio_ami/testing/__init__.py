@@ -12,12 +12,14 @@
 The server answers like a real Asterisk (banner, logins, ``Permission denied`` before login,
 event lists, both ``Command`` formats, ``OriginateResponse``...), can be scripted per action
 (:meth:`FakeAMIServer.set_handler`, :meth:`FakeAMIServer.set_reply`) and made to misbehave
-(stalls, disconnects, half packets, slow writes, replayed captures).
+(stalls, disconnects, half packets, lists cut short, slow writes, restarts, black holes,
+refused logins, replayed captures).
 
 The layers, each importing only those before it: ``_wire`` (packets, classes, masks: pure),
 ``_filters``, ``_settings``, ``_captures`` (recordings), ``_pbx`` (the model),
 ``_simulator`` (calls over time, on the model), ``_actions`` (the built-in actions, by topic,
-in one registry), ``_session`` (one connection), ``_server``.
+in one registry), ``_session`` (one connection), ``_faults`` (a server's restarts, black
+holes, refused logins), ``_server``.
 """
 
 from ._captures import Capture, ReplayScript, load_capture

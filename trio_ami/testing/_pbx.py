@@ -400,6 +400,14 @@ class PBX:
         """One more call for ``core show channels`` ("calls processed")."""
         self.calls_processed += 1
 
+    def restart(self) -> None:
+        """Start again as a restarted Asterisk does: every call ends, the variables and the
+        call count are forgotten; the configuration stays."""
+        for channel in self.live_channels():
+            self.hangup(channel, 0)
+        self.global_vars.clear()
+        self.calls_processed = 0
+
     def next_originate_id(self) -> int:
         """A sequence number for channels named by an ``Originate`` that no simulator runs."""
         self._originate_seq += 1

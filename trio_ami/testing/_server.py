@@ -29,8 +29,9 @@ import trio
 from ..sansio import Message
 from ._actions import BUILTINS, ActionContext, UserCodeError, default_commands
 from ._captures import Replayer, ReplayScript, load_capture
+from ._faults import Listening, RunState, ServerFaults
 from ._pbx import PBX, SimChannel, default_configs
-from ._session import ActionFaults, FakeSession
+from ._session import FakeSession, ListCut
 from ._settings import HandlerErrors, ServerSettings
 from ._simulator import PBXSimulator
 from ._wire import HandlerResult, action_name, input_error, make_event
@@ -44,6 +45,8 @@ __all__ = ["FakeAMIServer", "Handler", "ServerStatistics"]
 #: awaitable of them). It may also send on its own with :meth:`FakeSession.send`.
 Handler: TypeAlias = Callable[[FakeSession, Message], HandlerResult | Awaitable[HandlerResult]]
 _T = TypeVar("_T")
+# What statistics() counts; sessions report the second and third.
+_COUNTERS = "connections|overflow|write timeout|pushed|delivered|restarts|logins refused"
 
 
 class _Setting(Generic[_T]):
@@ -75,9 +78,13 @@ class ServerStatistics:
     #: Events pushed so far, and deliveries to sessions.
     events_pushed: int
     events_delivered: int
+    #: Restarts so far (:meth:`FakeAMIServer.restart`), and logins refused by
+    #: :meth:`FakeAMIServer.refuse_logins`.
+    restarts: int
+    logins_refused: int
 
 
-class FakeAMIServer(ActionFaults):
+class FakeAMIServer(ServerFaults):
     """A scriptable fake Asterisk Manager Interface server.
 
     ::
@@ -99,11 +106,12 @@ class FakeAMIServer(ActionFaults):
     stops (the end of :meth:`listen_tcp`, or of :meth:`serve_stream` outside it), so a test
     cannot pass because of a broken handler; ``handler_errors="respond"`` only answers.
 
-    Faults: :meth:`stall`, :meth:`close_mid_packet` (on every session), ``write_delay`` /
-    ``write_chunk_size`` (slow output), ``write_timeout`` (drop a client that does not read),
-    ``drop_after_login``, ``auth_failure_delay``, ``banner``, :meth:`disconnect_all`, and per
-    session
-    :class:`FakeSession` methods. :meth:`replay` serves a recorded capture instead.
+    Faults: :meth:`stall`, :meth:`close_mid_packet`, :meth:`close_mid_list` (on every
+    session), ``write_delay`` / ``write_chunk_size`` (slow output), ``write_timeout`` (drop a
+    client that does not read), ``drop_after_login``, ``auth_failure_delay``, ``banner``,
+    :meth:`disconnect_all`, and for reconnecting clients :meth:`restart`, :meth:`black_hole`
+    and :meth:`refuse_logins`; per session :class:`FakeSession` methods. :meth:`replay` serves
+    a recorded capture instead.
 
     Events: :meth:`push_event` (synchronous) queues an event to every logged-in session whose
     event mask and filters let it through; a session whose queue (``session_queue_size``
@@ -121,15 +129,17 @@ class FakeAMIServer(ActionFaults):
         "_close_mid",
         "_counts",
         "_handlers",
+        "_list_cuts",
+        "_listenings",
         "_next_session_id",
         "_nurseries",
         "_replay",
         "_rng",
+        "_run_state",
         "_sessions",
         "_settings",
         "_simulator",
         "_stalled",
-        "_started",
         "_unraised",
         "handler_exceptions",
         "pbx",
@@ -198,16 +208,16 @@ class FakeAMIServer(ActionFaults):
         self._handlers: dict[str, tuple[str, Handler]] = {}
         self._stalled: set[str] = set()
         self._close_mid: set[str] = set()
+        self._list_cuts: list[ListCut] = []
+        self._run_state = RunState()
         self._sessions: dict[int, FakeSession] = {}
         self._next_session_id = 1
         self._nurseries: list[trio.Nursery] = []
+        self._listenings: list[Listening] = []
         self._replay: ReplayScript | None = None
         self._changed = trio.Event()
-        self._started = time.monotonic()
         self._simulator: PBXSimulator | None = None
-        self._counts = dict.fromkeys(
-            ("connections", "overflow", "write timeout", "pushed", "delivered"), 0
-        )
+        self._counts = dict.fromkeys(_COUNTERS.split("|"), 0)
         if simulator is not None:
             self.attach(simulator)
 
@@ -306,11 +316,13 @@ class FakeAMIServer(ActionFaults):
             write_timeouts=counts["write timeout"],
             events_pushed=counts["pushed"],
             events_delivered=counts["delivered"],
+            restarts=counts["restarts"],
+            logins_refused=counts["logins refused"],
         )
 
     def uptime(self) -> int:
         """Seconds since the server was created."""
-        return int(time.monotonic() - self._started)
+        return int(time.monotonic() - self._run_state.started)
 
     def new_challenge(self) -> str:
         """A fresh MD5 challenge: random digits, as ``ast_random()`` gives."""
@@ -355,11 +367,6 @@ class FakeAMIServer(ActionFaults):
 
         await self.wait_until(lambda: len(matching()) >= count)
         return matching()[count - 1]
-
-    def disconnect_all(self, *, reset: bool = False) -> None:
-        """Close every session abruptly."""
-        for session in list(self._sessions.values()):
-            session.close(reset=reset)
 
     # -- events ---------------------------------------------------------------------------------
     def push_event(
@@ -411,37 +418,33 @@ class FakeAMIServer(ActionFaults):
     ) -> AsyncIterator[tuple[str, int]]:
         """Listen on ``host:port`` (port 0: any free port) while the block runs.
 
-        Yields the ``(host, port)`` actually bound. Every session and background task (async
-        ``Originate`` outcomes...) runs in this block's nursery; on exit all sessions are
-        closed and nothing is left running. An exception from the block propagates as is;
-        else a handler's exception (``handler_errors="raise"``) is raised here.
+        Yields the ``(host, port)`` actually bound (the same after a :meth:`restart`). Every
+        session and background task (async ``Originate`` outcomes...) runs in this block's
+        nursery; on exit all sessions are closed and nothing is left running. An exception
+        from the block propagates as is; else a handler's exception
+        (``handler_errors="raise"``) is raised here.
         """
-        listeners = await trio.open_tcp_listeners(port, host=host)
-        sockname = listeners[0].socket.getsockname()
+        listening = Listening(await trio.open_tcp_listeners(port, host=host), self._serve)
         body_error: BaseException | None = None
         try:
             async with trio.open_nursery() as nursery:
                 self._nurseries.append(nursery)
-                nursery.start_soon(self._serve_listeners, listeners, nursery)
+                self._listenings.append(listening)
+                listening.start(nursery)
                 try:
-                    yield str(sockname[0]), int(sockname[1])
+                    yield listening.host, listening.port
                 except BaseException as exc:
                     body_error = exc
                 finally:
+                    self._listenings.remove(listening)
                     self._nurseries.remove(nursery)
                     nursery.cancel_scope.cancel()
         finally:
-            for listener in listeners:
-                await trio.aclose_forcefully(listener)
+            await listening.aclose()
         if body_error is not None:
             self._note_handler_errors(body_error)
             raise body_error
         self._raise_handler_errors()
-
-    async def _serve_listeners(
-        self, listeners: list[trio.SocketListener], nursery: trio.Nursery
-    ) -> None:
-        await trio.serve_listeners(self._serve, listeners, handler_nursery=nursery)
 
     async def serve_stream(self, stream: trio.abc.Stream) -> None:
         """Serve one client on ``stream`` until it disconnects or is disconnected.
@@ -464,13 +467,18 @@ class FakeAMIServer(ActionFaults):
         self._next_session_id += 1
         self._sessions[session.id] = session
         self._counts["connections"] += 1
+        if self._run_state.black_hole:
+            session.black_hole()
         self._notify()
         try:
             await session.run(self._serve_replay if self._replay else self._serve_actions)
         finally:
-            del self._sessions[session.id]
-            self._notify()
-            await trio.aclose_forcefully(stream)
+            try:
+                await session.wait_reachable()  # a dead link carries no close either
+            finally:
+                del self._sessions[session.id]
+                self._notify()
+                await trio.aclose_forcefully(stream)
 
     def spawn(self, session: FakeSession | None, async_fn: Callable[[], Awaitable[object]]) -> None:
         """Run ``async_fn`` in the background: in the listening nursery when there is one,
@@ -529,7 +537,8 @@ class FakeAMIServer(ActionFaults):
             session.send_error(action, "Permission denied")
             return
         truncate = self.closes_mid_packet(key) or session.closes_mid_packet(key)
-        with session.answering(action, truncate=truncate):
+        list_cut = self.pending_list_cut() or session.pending_list_cut()
+        with session.answering(action, truncate=truncate, list_cut=list_cut):
             scripted = self._handlers.get(key)
             if scripted is not None:
                 await self._run_handler(scripted[1], session, action)

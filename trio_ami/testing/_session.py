@@ -1,5 +1,6 @@
 """One client connection to the fake server: its login state, event mask and filters, its
-output queue and writer (slow and stuck clients included), and the faults a test injects in it.
+output queue and writer (slow and stuck clients included), and the faults a test injects in it
+(a black hole, an answer cut short).
 
 A session knows nothing of the server: it is given its settings and a callback to report what
 changes (``"login"``, ``"closed"``, ``"overflow"``, ``"write timeout"``), reads actions for
@@ -13,6 +14,7 @@ import socket
 import struct
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 
+import attrs
 import trio
 
 from ..sansio import Message, RemoteProtocolError
@@ -25,22 +27,34 @@ from ._wire import (
     action_parser,
     class_names,
     encode_replies,
+    list_marker,
     make_event,
 )
 
-__all__ = ["ActionFaults", "FakeSession"]
+__all__ = ["ActionFaults", "FakeSession", "ListCut"]
 
 _WRITE_BATCH = 64 * 1024
 _READ_SIZE = 65536
 
 
+@attrs.define(eq=False)
+class ListCut:
+    """A list answer to cut short: after its response and ``after`` items the connection
+    closes. Armed by :meth:`ActionFaults.close_mid_list`, used by the first list answered."""
+
+    after: int
+    #: Whether a list answer has taken it (it cuts no other).
+    taken: bool = False
+
+
 class ActionFaults:
-    """Actions never answered, or answered with half a packet: on every session of a server,
-    or on one session."""
+    """Actions never answered, answered with half a packet or with part of their list: on every
+    session of a server, or on one session."""
 
     __slots__ = ()
     _stalled: set[str]
     _close_mid: set[str]
+    _list_cuts: list[ListCut]  # the one armed, or none
 
     def stall(self, action_name: str) -> None:
         """Never answer ``action_name``."""
@@ -62,14 +76,30 @@ class ActionFaults:
         """Whether ``action_name`` is answered with half a response."""
         return action_name.lower() in self._close_mid
 
+    def close_mid_list(self, after: int) -> None:
+        """Answer the next list action (whichever it is: the first answer that starts an event
+        list) with its response and its first ``after`` items only, then close the connection:
+        the rest of the list, its ``...Complete`` event included, never comes. A list of
+        ``after`` items or fewer loses its ``...Complete`` event. Once only; ``after < 0``
+        is a ``ValueError``."""
+        if after < 0:
+            raise ValueError(f"close_mid_list: after must be 0 or more, not {after}")
+        self._list_cuts[:] = [ListCut(after)]
+
+    def pending_list_cut(self) -> ListCut | None:
+        """The cut armed by :meth:`close_mid_list` that no list has taken yet, if any."""
+        self._list_cuts[:] = [cut for cut in self._list_cuts if not cut.taken]
+        return self._list_cuts[0] if self._list_cuts else None
+
 
 class FakeSession(ActionFaults):
     """One client connection to a :class:`~trio_ami.testing.FakeAMIServer`.
 
     Tests read its state (``logged_in``, ``username``, ``event_mask``, ``filters``,
     ``received``) and inject faults: :meth:`close` (abrupt disconnect), :meth:`send_raw` (any
-    bytes, e.g. garbage or half a packet), :meth:`stall` / :meth:`close_mid_packet` for this
-    session only, and ``write_delay`` / ``write_chunk_size`` to make this session's writes slow.
+    bytes, e.g. garbage or half a packet), :meth:`stall` / :meth:`close_mid_packet` /
+    :meth:`close_mid_list` for this session only, :meth:`black_hole` (a half-open link), and
+    ``write_delay`` / ``write_chunk_size`` to make this session's writes slow.
     """
 
     def __init__(
@@ -106,6 +136,7 @@ class FakeSession(ActionFaults):
         self._filters: list[EventFilter] = []
         self._stalled: set[str] = set()
         self._close_mid: set[str] = set()
+        self._list_cuts: list[ListCut] = []
         self._send_channel, self._receive_channel = trio.open_memory_channel[bytes](
             output().session_queue_size
         )
@@ -115,6 +146,10 @@ class FakeSession(ActionFaults):
         self._cancel_scope: trio.CancelScope | None = None
         self._nursery: trio.Nursery | None = None
         self._truncating: Message | None = None
+        # The list answer being cut: the action, its cut, and the items sent so far (None
+        # until the answer shows it is a list).
+        self._cutting: tuple[Message, ListCut, int | None] | None = None
+        self._hole: trio.Event | None = None
         self.local_address, self.remote_address = _addresses(stream)
 
     # -- state ----------------------------------------------------------------------------------
@@ -205,7 +240,33 @@ class FakeSession(ActionFaults):
                 self._enqueue(data[: max(1, len(data) // 2)])
                 self.finish()
                 return
+            # List items may go out unanswered (Asterisk puts Status items' ActionID last).
+            cutting = self._cutting
+            if cutting is not None and (action is None or action is cutting[0]):
+                self._send_cut(data)
+                continue
             self._enqueue(data)
+
+    def _send_cut(self, data: bytes) -> None:
+        """Send one packet of an answer armed to be cut (see :meth:`close_mid_list`)."""
+        assert self._cutting is not None
+        action, cut, items = self._cutting
+        marker = list_marker(data, self._encoding)
+        if items is None:  # the answer's first packet says whether it is a list
+            self._cutting = None
+            self._enqueue(data)
+            if marker != "start" or cut.taken:
+                return  # not a list: the cut waits for the next one
+            cut.taken = True
+            items = 0
+        elif marker != "complete":
+            self._enqueue(data)
+            items += 1
+        if items >= cut.after or marker == "complete":
+            self._cutting = None
+            self.finish()
+        else:
+            self._cutting = (action, cut, items)
 
     def send_raw(self, data: bytes) -> None:
         """Queue raw bytes (anything: garbage, half a packet, a second banner...)."""
@@ -285,14 +346,43 @@ class FakeSession(ActionFaults):
             self._send_channel.close()
 
     @contextlib.contextmanager
-    def answering(self, action: Message, *, truncate: bool) -> Iterator[None]:
+    def answering(
+        self, action: Message, *, truncate: bool, list_cut: ListCut | None = None
+    ) -> Iterator[None]:
         """While the block answers ``action``: with ``truncate``, its first reply goes out
-        half written and the session closes (see :meth:`close_mid_packet`)."""
+        half written and the session closes (see :meth:`close_mid_packet`); with
+        ``list_cut``, a list answer is cut short (see :meth:`close_mid_list`)."""
         self._truncating = action if truncate else None
+        self._cutting = None if list_cut is None else (action, list_cut, None)
         try:
             yield
         finally:
             self._truncating = None
+            self._cutting = None
+
+    def black_hole(self) -> None:
+        """Stop reading and writing while keeping the connection open, as a link that went
+        dead without a word: what the client sends stays unread, what the server sends stays
+        queued (a full queue still disconnects), and even a close of the session reaches the
+        client only once the black hole is lifted (:meth:`lift_black_hole`)."""
+        if self._hole is None:
+            self._hole = trio.Event()
+
+    def lift_black_hole(self) -> None:
+        """Read and write again: what the client sent is read, what was queued is written."""
+        if self._hole is not None:
+            self._hole.set()
+            self._hole = None
+
+    @property
+    def black_holed(self) -> bool:
+        """Whether the session is in a black hole."""
+        return self._hole is not None
+
+    async def wait_reachable(self) -> None:
+        """Return once the session is not in a black hole (at once if it is not)."""
+        while self._hole is not None:
+            await self._hole.wait()
 
     # -- running --------------------------------------------------------------------------------
     @property
@@ -306,6 +396,9 @@ class FakeSession(ActionFaults):
         (Asterisk drops such a client too)."""
         parser = self._parser
         while self.active:
+            await self.wait_reachable()
+            if not self.active:
+                break
             try:
                 action = parser.next_message()
             except RemoteProtocolError:
@@ -387,6 +480,7 @@ class FakeSession(ActionFaults):
         else:
             pieces = [data]
         for piece in pieces:
+            await self.wait_reachable()
             if delay:
                 await trio.sleep(delay)
             if settings.write_timeout is None:

@@ -19,6 +19,7 @@ from ..sansio import (
     Event,
     Message,
     PacketParser,
+    RemoteProtocolError,
     Response,
     ascii_int,  # the core's one rule for numbers from the wire
 )
@@ -46,6 +47,7 @@ __all__ = [
     "input_error",
     "leading_int",
     "legacy_command_bytes",
+    "list_marker",
     "make_event",
     "packet_bytes",
     "parse_callerid",
@@ -496,6 +498,20 @@ def action_name(action: Message) -> str:
         if value.strip():
             return value.strip()
     return ""
+
+
+def list_marker(packet: bytes, encoding: str = "utf-8") -> str:
+    """The ``EventList`` value of one packet as sent, lower-cased (``"start"``,
+    ``"complete"``), or ``""``: none, or not a whole packet."""
+    parser = PacketParser(expect_banner=False, encoding=encoding)
+    parser.receive_data(packet)
+    try:
+        message = parser.next_message()
+    except RemoteProtocolError:
+        return ""
+    if message is None:
+        return ""
+    return (message.get("EventList") or "").strip().lower()
 
 
 def frame_packets(data: bytes, encoding: str = "utf-8") -> list[bytes]:

@@ -59,8 +59,10 @@ async def login(ctx: ActionContext) -> None:
     if session.logged_in:
         ctx.ack("Already authenticated")
         return
+    # A refusal is spent on any attempt, whatever its credentials.
+    refused = ctx.host.consume_login_refusal()
     username = check_credentials(ctx)
-    if username is None:
+    if username is None or refused:
         if settings.auth_failure_delay > 0:
             await trio.sleep(settings.auth_failure_delay)
         ctx.error("Authentication failed")
