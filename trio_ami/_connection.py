@@ -14,12 +14,13 @@ import logging
 import math
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 import attrs
 import trio
 
 from ._helpers import TypedHelpers, build_action
+from ._keepalive import keep_alive
 from ._settings import Settings
 from ._subscription import (
     DEFAULT_BUFFER,
@@ -58,15 +59,12 @@ from .sansio import (
     State,
     UnexpectedMessage,
 )
-from .sansio.requests import Request
 
 __all__ = ["AMIConnection", "ConnectionStatistics"]
 
 Entry = tuple[EventMatcher, EventBuffer]  # a subscription, as the reader sees it
 
 logger = logging.getLogger("trio_ami")
-
-T = TypeVar("T")
 
 _RECEIVE_SIZE = 65536
 _SEND_QUEUE = 1024  # byte strings waiting for the writer before senders wait
@@ -592,6 +590,24 @@ class AMIConnection(TypedHelpers, trio.abc.AsyncResource):
         :class:`SubscriptionOverflow`).
         """
         await trio.lowlevel.checkpoint()  # before registering: a cancel here leaves nothing
+        subscription = self.open_subscription(
+            *names, predicate=predicate, buffer=buffer, overflow=overflow, max_wait=max_wait
+        )
+        try:
+            yield subscription
+        finally:
+            subscription.close()
+
+    def open_subscription(
+        self,
+        *names: str,
+        predicate: Callable[[Event], bool] | None = None,
+        buffer: int = DEFAULT_BUFFER,
+        overflow: OverflowPolicy = "error",
+        max_wait: float = 1.0,
+    ) -> Subscription:
+        """:meth:`subscribe` without the block: the caller closes the subscription. One opened
+        before :meth:`run` gets every event from the login on."""
         self._check_open()
         entry = (EventMatcher(names, predicate), EventBuffer(buffer, overflow, max_wait))
         subscription = Subscription(entry[1], on_close=lambda: self._forget_subscription(entry))
@@ -601,30 +617,8 @@ class AMIConnection(TypedHelpers, trio.abc.AsyncResource):
             self._deliver(entry, list(backlog.queue), [])
             entry[1].report_lost(backlog.dropped)
             self._full.clear()  # nobody waits on a subscriber that has not started reading
-        try:
-            yield subscription
-        finally:
-            subscription.close()
+        return subscription
 
     def _forget_subscription(self, entry: Entry) -> None:
         # A new list, so that a broadcast going through the old one is not disturbed.
         self._subscriptions = [other for other in self._subscriptions if other is not entry]
-
-    # -- typed helpers --------------------------------------------------------------------------
-    async def request(
-        self, request: Request[T], *, timeout: float | None = -1.0, check: bool = True
-    ) -> T:
-        """Send a request of :mod:`trio_ami.sansio.requests` and return what it reads.
-
-        Every typed helper is this call: ``await ami.originate(...)`` is
-        ``await ami.request(requests.originate(...))``. Call it yourself for a deadline of your
-        own (``timeout``; by default the connection's ``action_timeout`` plus the request's
-        ``extra_time``, such as the ring time of a waited Originate) or ``check=False`` (no
-        :class:`ActionFailed`; read the result yourself).
-        """
-        if timeout is not None and timeout < 0 and self.action_timeout is not None:
-            timeout = self.action_timeout + request.extra_time
-        result = await self.action(
-            request.action, timeout=timeout, check=False, outcome_event=request.outcome_event
-        )
-        return request.read(result, check=check)

@@ -10,7 +10,7 @@ import inspect
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
-from .sansio import Action, Headers, HeaderValue, Request, requests
+from .sansio import Action, ActionResult, Headers, HeaderValue, Request, requests
 
 __all__ = ["Requester", "TypedHelpers", "build_action", "helper_method"]
 
@@ -63,7 +63,43 @@ def helper_method(
 
 class TypedHelpers:
     """The typed helpers of a connection: each sends the core's request of the same name through
-    the connection's ``request()``."""
+    :meth:`request`, which sends it through the connection's ``action()``."""
+
+    #: The default deadline of every action, in seconds (``None``: wait for ever).
+    action_timeout: float | None
+
+    async def action(
+        self,
+        action: str | Action,
+        headers: Headers | None = None,
+        /,
+        *,
+        timeout: float | None = -1.0,
+        check: bool = True,
+        complete_on: str | None = None,
+        outcome_event: str | None = None,
+        max_items: int | None = None,
+        **fields: Any,  # header values; Any lets a client add keyword options of its own
+    ) -> ActionResult:
+        raise NotImplementedError
+
+    async def request(
+        self, request: Request[T], *, timeout: float | None = -1.0, check: bool = True
+    ) -> T:
+        """Send a request of :mod:`trio_ami.sansio.requests` and return what it reads.
+
+        Every typed helper is this call: ``await ami.originate(...)`` is
+        ``await ami.request(requests.originate(...))``. Call it yourself for a deadline of your
+        own (``timeout``; by default the connection's ``action_timeout`` plus the request's
+        ``extra_time``, such as the ring time of a waited Originate) or ``check=False`` (no
+        :class:`ActionFailed`; read the result yourself).
+        """
+        if timeout is not None and timeout < 0 and self.action_timeout is not None:
+            timeout = self.action_timeout + request.extra_time
+        result = await self.action(
+            request.action, timeout=timeout, check=False, outcome_event=request.outcome_event
+        )
+        return request.read(result, check=check)
 
     ping = helper_method(requests.ping)
     command = helper_method(requests.command)

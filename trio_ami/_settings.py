@@ -9,16 +9,19 @@ so that no ``repr`` of one can show the secret.
 from __future__ import annotations
 
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal, TypedDict
 
 import attrs
 
 from .sansio import ClientProtocol
 
-__all__ = ["ConnectOptions", "SessionOptions", "Settings"]
+__all__ = ["ConnectOptions", "ProtocolOption", "SessionOptions", "Settings"]
 
 EventMask = bool | str | Sequence[str] | None
+#: A configured protocol, or what makes a fresh one for each connection (a reconnecting client
+#: needs the latter: a protocol lives as long as one session).
+ProtocolOption = ClientProtocol | Callable[[], ClientProtocol] | None
 
 
 class SessionOptions(TypedDict, total=False):
@@ -32,9 +35,14 @@ class SessionOptions(TypedDict, total=False):
     - ``action_timeout``: the default deadline of every action (``None``: wait for ever).
     - ``logoff_timeout``: how long closing waits for the ``Goodbye``.
     - ``protocol``: a configured :class:`~trio_ami.sansio.ClientProtocol` (limits, list
-      actions, encoding), fresh for each connection.
+      actions, encoding), fresh for each connection; or a callable that makes one, such as
+      ``functools.partial(ClientProtocol, max_list_items=500_000)``, for a client that
+      reconnects.
     - ``event_backlog``: how many events that arrive before the first subscription are kept for
       it (0: none); beyond that they are dropped and the first subscription is told how many.
+    - ``keepalive``: send a ``Ping`` after this many seconds without traffic from the server
+      (``None``: never); a peer that does not answer within ``keepalive_timeout`` is declared
+      dead and the connection closed, ending the session as ``TRANSPORT_ERROR``.
     """
 
     auth: Literal["md5", "plain"]
@@ -42,8 +50,10 @@ class SessionOptions(TypedDict, total=False):
     login_timeout: float
     action_timeout: float | None
     logoff_timeout: float
-    protocol: ClientProtocol | None
+    protocol: ProtocolOption
     event_backlog: int
+    keepalive: float | None
+    keepalive_timeout: float
 
 
 class ConnectOptions(SessionOptions, total=False):
@@ -67,7 +77,22 @@ class Settings:
     login_timeout: float = 10.0
     action_timeout: float | None = 30.0
     logoff_timeout: float = 2.0
-    protocol: ClientProtocol | None = None
+    protocol: ProtocolOption = None
     event_backlog: int = 10_000
+    keepalive: float | None = None
+    keepalive_timeout: float = 10.0
     tls: bool | ssl.SSLContext | None = None
     connect_timeout: float = 10.0
+
+    def __attrs_post_init__(self) -> None:
+        if self.keepalive is not None and self.keepalive <= 0:
+            raise ValueError(f"keepalive must be positive or None, not {self.keepalive}")
+        if self.keepalive_timeout <= 0:
+            raise ValueError(f"keepalive_timeout must be positive, not {self.keepalive_timeout}")
+
+    def new_protocol(self) -> ClientProtocol:
+        """The protocol for one new connection."""
+        protocol = self.protocol
+        if protocol is None:
+            return ClientProtocol()
+        return protocol if isinstance(protocol, ClientProtocol) else protocol()
