@@ -142,7 +142,7 @@ def originate(
 ) -> Request[ActionResult]:
     """Originate a call to ``channel``, connected to ``context``/``exten``/``priority`` or to
     ``application``/``data``; ``ring_timeout`` is how long it may ring, in seconds (Asterisk's
-    default is :data:`ASTERISK_RING_TIMEOUT`).
+    default is :data:`~trio_ami.sansio.requests.ASTERISK_RING_TIMEOUT`).
 
     With ``wait=True`` the call is queued (``Async: true``) and the result is complete when the
     ``OriginateResponse`` event reports the outcome (``result.outcome``); a failed outcome fails
@@ -261,7 +261,8 @@ def parse_config(response: Response) -> dict[str, list[str]]:
 
 
 def get_config(filename: str, *, category: str | None = None) -> Request[dict[str, list[str]]]:
-    """A configuration file as ``{category: [line, ...]}`` (see :func:`parse_config`)."""
+    """A configuration file as ``{category: [line, ...]}`` (see
+    :func:`~trio_ami.sansio.requests.parse_config`)."""
     headers = {"Filename": filename, "Category": category}
     return _request("GetConfig", headers, lambda result: parse_config(result.response))
 
@@ -288,7 +289,7 @@ def user_event(name: str, headers: Headers | None = None) -> Request[Response]:
 
 
 def events(mask: bool | str | Sequence[str]) -> Request[Response]:
-    """Set the server-side event mask (see :func:`event_mask`)."""
+    """Set the server-side event mask (see :func:`~trio_ami.sansio.event_mask`)."""
     return _request("Events", {"EventMask": event_mask(mask)}, _response)
 
 

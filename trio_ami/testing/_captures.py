@@ -56,7 +56,8 @@ class Capture:
     raw: bytes
     #: Every byte the client sent.
     sent: bytes
-    #: The transcript's records (see :func:`read_transcript`).
+    #: The transcript's ``(direction, bytes)`` records, in order: ``">>"`` for what the client
+    #: sent, ``"<<"`` for one read of what the server sent; the server's close is ``("<<", b"")``.
     transcript: tuple[tuple[str, bytes], ...]
 
     @property
@@ -80,8 +81,8 @@ class Capture:
         return self.raw[: self.raw.find(b"\n") + 1]
 
     def packets(self) -> list[bytes]:
-        """The server's packets after the banner, each exactly as sent (see
-        :func:`~trio_ami.testing._wire.frame_packets`)."""
+        """The server's packets after the banner, each exactly as sent, framed by the core's
+        parser."""
         return frame_packets(self.raw[len(self.banner) :])
 
 
