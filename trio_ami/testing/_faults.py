@@ -22,7 +22,8 @@ __all__ = ["Listening", "RunState", "ServerFaults"]
 
 @attrs.define
 class RunState:
-    """What the faults change in a running server."""
+    """What changes in a running server: what the faults set, and an event for whoever waits
+    for a change."""
 
     #: Whether sessions are put in a black hole.
     black_hole: bool = False
@@ -30,6 +31,8 @@ class RunState:
     login_refusals: int = 0
     #: When the PBX (re)started, for its uptime.
     started: float = attrs.Factory(time.monotonic)
+    #: Set (and replaced) at each change (see ``FakeAMIServer.wait_until``).
+    changed: trio.Event = attrs.Factory(trio.Event)
 
 
 class Listening:
@@ -117,6 +120,11 @@ class ServerFaults(ActionFaults):
     _counts: dict[str, int]
     _run_state: RunState
 
+    def _notify(self) -> None:
+        state = self._run_state
+        state.changed.set()
+        state.changed = trio.Event()
+
     def disconnect_all(self, *, reset: bool = False) -> None:
         """Close every session abruptly (``reset=True``: TCP RST where possible)."""
         for session in list(self._sessions.values()):
@@ -139,6 +147,7 @@ class ServerFaults(ActionFaults):
         listenings = list(self._listenings)
         for listening in listenings:
             await listening.stop()
+        self._notify()
         self.disconnect_all()
         self._counts["restarts"] += 1
         if not keep_state:
@@ -147,6 +156,7 @@ class ServerFaults(ActionFaults):
         await trio.sleep(delay)
         for listening in listenings:
             await listening.reopen()
+        self._notify()
 
     @property
     def listening(self) -> bool:

@@ -125,7 +125,6 @@ class FakeAMIServer(ServerFaults):
     # Slots: assigning a name the server does not have fails instead of doing nothing.
     __slots__ = (
         "__weakref__",
-        "_changed",
         "_close_mid",
         "_counts",
         "_handlers",
@@ -215,7 +214,6 @@ class FakeAMIServer(ServerFaults):
         self._nurseries: list[trio.Nursery] = []
         self._listenings: list[Listening] = []
         self._replay: ReplayScript | None = None
-        self._changed = trio.Event()
         self._simulator: PBXSimulator | None = None
         self._counts = dict.fromkeys(_COUNTERS.split("|"), 0)
         if simulator is not None:
@@ -342,15 +340,12 @@ class FakeAMIServer(ServerFaults):
         """A live channel by name or uniqueid (case-insensitive), or ``None``."""
         return self.pbx.find_channel(name)
 
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = trio.Event()
-
     async def wait_until(self, predicate: Callable[[], bool]) -> None:
         """Wait until ``predicate()`` is true; it is re-checked whenever the server's state
-        changes (a session connects, logs in or closes, an action arrives)."""
+        changes (a session connects, logs in or closes, an action arrives, a restart stops or
+        starts listening)."""
         while not predicate():
-            await self._changed.wait()
+            await self._run_state.changed.wait()
 
     async def wait_for_sessions(self, count: int = 1, *, logged_in: bool = True) -> None:
         """Wait until at least ``count`` live sessions (logged in, by default) exist."""
