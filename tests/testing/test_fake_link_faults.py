@@ -60,6 +60,8 @@ async def test_restart_refuses_connections_then_listens_on_the_same_port() -> No
             assert all(isinstance(m, Event) for m in await client.rest())
             with pytest.raises(OSError):
                 await trio.open_tcp_stream(host, port)
+            with trio.fail_after(5):  # a waiter wakes when the server listens again
+                await server.wait_until(lambda: server.listening)
         assert server.listening and server.statistics().restarts == 1
         again = await connect()  # same host and port
         kept = await again.call("Getvar", {"Variable": "KEPT"})
