@@ -18,12 +18,26 @@ from typing import Any, ClassVar, TypeVar, overload
 
 import attrs
 
+from ._fastpath import (
+    # The memos shared by every message, also known here by the names they had when they lived
+    # here (their tests look them up so).
+    LINES as _LINES,  # noqa: F401
+    NAME_MEMO_LENGTH,
+    NAMES as _NAMES,
+    NAMES_MAX,
+    NEEDLES,
+    instances,
+    needle,
+    split_headers,
+)
+
 __all__ = [
     "Banner",
     "Event",
     "Message",
     "Response",
     "ascii_int",
+    "message_class",
     "message_from_text",
     "with_encoding",
 ]
@@ -33,20 +47,6 @@ _M = TypeVar("_M", bound="Message")
 _MISSING: Any = object()
 _DEFAULT_ENCODING = "utf-8"
 _ESCAPE = "surrogateescape"
-
-# The first line of an event or response -> its name (ASCII names only, so the same in every
-# encoding allowed). Bounded in count and length: names are few and short, but a peer could
-# send any.
-_NAMES: dict[bytes, str] = {}
-_NAMES_MAX = 4096
-_NAME_MEMO_LENGTH = 80
-
-# key -> the bytes that find it at the start of a line in a message's case-folded bytes
-# (b"\r\n" + folded key + b":"), or b"" for a key that search cannot answer. Bounded: user code
-# may look up arbitrary keys.
-_NEEDLES: dict[str, bytes] = {}
-_NEEDLES_MAX = 1024
-
 
 # No count on the wire is longer; int() refuses far longer ones (4300 digits) with ValueError.
 _MAX_DIGITS = 64
@@ -62,52 +62,6 @@ def ascii_int(text: str) -> int | None:
     if text.isascii() and text.isdigit() and len(text) <= _MAX_DIGITS:
         return int(text)
     return None
-
-
-def _needle(key: str) -> bytes:
-    needle = b""
-    if key and key.isascii() and ":" not in key and "\r" not in key and "\n" not in key:
-        needle = b"\r\n" + key.lower().encode("ascii") + b":"
-    if len(_NEEDLES) >= _NEEDLES_MAX:
-        _NEEDLES.clear()
-    _NEEDLES[key] = needle
-    return needle
-
-
-def _split_colon(line: str) -> tuple[str, str]:
-    key, colon, value = line.partition(":")
-    return (key, value) if colon else ("", line)
-
-
-# Header lines repeat across events ("Privilege: call,all", "Context: from-internal", a call's
-# "Channel:" and "Uniqueid:" in each of its events): a bounded memo of line -> (key, value) turns
-# most of a packet's split into dictionary lookups. Keys, values and pairs are immutable, so
-# messages share them safely.
-# At most 4096 lines of at most 160 characters are kept, whatever the peer sends.
-_LINES: dict[str, tuple[str, str]] = {}
-_LINES_MAX = 4096
-_LINE_MEMO_LENGTH = 160
-
-
-def _split_headers(text: str) -> tuple[tuple[str, str], ...]:
-    if not text:
-        return ()
-    lines = text.split("\r\n")
-    pairs: list[tuple[str, str] | None] = list(map(_LINES.get, lines))
-    index = 0
-    while True:
-        try:
-            index = pairs.index(None, index)
-        except ValueError:
-            return tuple(pairs)  # type: ignore[arg-type]
-        line = lines[index]
-        key, sep, value = line.partition(": ")
-        pair = pairs[index] = (key, value) if sep else _split_colon(line)
-        if len(line) <= _LINE_MEMO_LENGTH:  # long lines are rare: they would only fill it
-            if len(_LINES) >= _LINES_MAX:
-                _LINES.clear()
-            _LINES[line] = pair
-        index += 1
 
 
 def _to_raw(packet: str | bytes) -> bytes:
@@ -188,6 +142,12 @@ class Message(Mapping[str, str]):
                 raise ValueError(f"header key {key!r} contains ': ', where it would be split")
         return cls("\n".join(f"{key}: {value}" for key, value in pairs))
 
+    @classmethod
+    def from_packets(cls: type[_M], packets: list[bytes]) -> list[_M]:
+        """One message of this class per packet (wire bytes, as :attr:`raw` holds them), built
+        in bulk: what the parser does with every block it frames. Nothing is checked."""
+        return instances(cls, packets)
+
     @property
     def encoding(self) -> str:
         """The encoding the packet's bytes are decoded with."""
@@ -228,7 +188,7 @@ class Message(Mapping[str, str]):
             name = value.decode("ascii")
         except UnicodeDecodeError:
             return self._decode(value)
-        if end >= 0 and len(_NAMES) < _NAMES_MAX and len(first) <= _NAME_MEMO_LENGTH:
+        if end >= 0 and len(_NAMES) < NAMES_MAX and len(first) <= NAME_MEMO_LENGTH:
             _NAMES[first] = name
         return name
 
@@ -243,7 +203,7 @@ class Message(Mapping[str, str]):
         """Every header as a ``(key, value)`` pair, in the order received."""
         headers: tuple[tuple[str, str], ...] | None = getattr(self, "_headers", None)
         if headers is None:
-            headers = _split_headers(self._decode(self._raw))
+            headers = split_headers(self._decode(self._raw))
             _set_headers(self, headers)
         return headers
 
@@ -275,10 +235,10 @@ class Message(Mapping[str, str]):
     def get(self, key: str, /, default: _T) -> str | _T: ...
     def get(self, key: str, /, default: object = None) -> object:
         """The first value of ``key`` (any case), or ``default``."""
-        needle = _NEEDLES.get(key)
-        if needle is None:
-            needle = _needle(key)
-        if needle:
+        found = NEEDLES.get(key)
+        if found is None:
+            found = needle(key)
+        if found:
             # Fast path: find the key at the start of a line in the case-folded bytes (folding
             # ASCII keeps every offset). "Key: value" at the first match is the answer; anything
             # else there ("Key:value") is left to the full split.
@@ -286,10 +246,10 @@ class Message(Mapping[str, str]):
             if folded is None:
                 folded = b"\r\n" + self._raw.lower()
                 _set_folded(self, folded)
-            pos = folded.find(needle)
+            pos = folded.find(found)
             if pos < 0:
                 return default
-            start = pos + len(needle)  # after the colon, in folded; the raw offset is start - 2
+            start = pos + len(found)  # after the colon, in folded; the raw offset is start - 2
             if folded[start : start + 1] == b" ":
                 raw = self._raw
                 end = raw.find(b"\r\n", start - 1)
@@ -432,7 +392,7 @@ class Banner:
 _KINDS: dict[bytes, type[Message]] = {b"event": Event, b"response": Response}
 
 
-def _kind(raw: bytes) -> type[Message]:
+def message_class(raw: bytes) -> type[Message]:
     """The message class for a packet, by the key of its first line."""
     first = raw.partition(b"\r\n")[0]
     key, colon, _ = first.partition(b":")
@@ -442,21 +402,14 @@ def _kind(raw: bytes) -> type[Message]:
 def message_from_text(text: str | bytes) -> Message:
     """Classify one packet (text with ``\\n`` line ends, or wire bytes) by its first header."""
     raw = _to_raw(text)
-    return _kind(raw)(raw)
+    return message_class(raw)(raw)
 
 
-# For the parser, which builds messages by the thousand: a bare instance and stores into its
-# slots, all in C. Equivalent to ``Event(raw)`` without running the generated ``__init__`` (a
-# frozen class's goes through ``object.__setattr__``). The lazy views are stored the same way.
-_new_instance = object.__new__
-_set_raw: Callable[[Message, bytes], None] = vars(Message)["_raw"].__set__
+# The lazy views are stored straight into their slots: a frozen class refuses setattr.
 _set_headers: Callable[[Message, tuple[tuple[str, str], ...]], None] = vars(Message)[
     "_headers"
 ].__set__
 _set_folded: Callable[[Message, bytes], None] = vars(Message)["_folded"].__set__
 _set_index: Callable[[Message, dict[str, tuple[str, list[str]]]], None] = vars(Message)[
     "_index"
-].__set__
-_set_legacy_output: Callable[[Response, tuple[str, ...] | None], None] = vars(Response)[
-    "_legacy_output"
 ].__set__
