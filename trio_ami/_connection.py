@@ -583,7 +583,7 @@ class AMIConnection(TypedHelpers, trio.abc.AsyncResource):
                 async for event in events:
                     ...
 
-        Each subscription buffers up to ``buffer`` events; see :mod:`trio_ami._subscription`
+        Each subscription buffers up to ``buffer`` events; see :data:`~trio_ami.OverflowPolicy`
         for the ``overflow`` policies (``max_wait`` bounds the reader's wait with ``"wait"``).
         The first subscription opened also gets the events that came before it, since the
         login (up to the ``event_backlog`` option; more were dropped and are reported as a
