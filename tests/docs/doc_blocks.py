@@ -12,6 +12,10 @@ The convention, for whoever writes documentation:
 - A block still waiting once everything is idle is interrupted, as with Ctrl-C, if it waits
   for events (every connection has a subscription, every subscription is read to the end and
   no action is waiting); waiting on anything else is a failure.
+- A block that defines ``async def test_...`` functions has each of them run after it, as
+  pytest-trio would.
+- ``<!-- file: NAME.py -->`` on the line before a fence says the page saves the block under
+  that name: the blocks after it on the same page can import it.
 - A block that cannot run says so on the line before its fence, with the reason:
   ``<!-- not-run: REASON -->`` (counted: at most one Python block in three may be marked), or
   ``<!-- excerpt-of: PATH -->`` for lines quoted from a file the suite runs (PATH relative to
@@ -26,6 +30,7 @@ import ast
 import inspect
 import re
 import socket
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -44,6 +49,7 @@ USERS = {"admin": "..."}
 PYTHON = frozenset({"python", "py", "python3"})
 NOT_RUN = "not-run"
 EXCERPT = "excerpt-of"
+FILE = "file"
 
 _FENCE = re.compile(r"^(?P<indent> *)(?P<fence>`{3,}|~{3,})(?P<info>[^`]*)$")
 _MARKER = re.compile(r"^<!--\s*(?P<kind>[a-z-]+):\s*(?P<value>.*?)\s*-->$")
@@ -226,6 +232,7 @@ class Run:
 
     connections: list[trio_ami.AMIConnection] = attrs.Factory(list)
     interrupted: bool = False
+    tests: list[str] = attrs.Factory(list)  # the test functions it defined and ran
     server: FakeAMIServer | None = None
 
 
@@ -306,8 +313,19 @@ def recording(run: Run) -> Callable[..., Any]:
     return open_ami
 
 
-def run_block(block: Block, monkeypatch: Any) -> Run:
-    """Run a Python block as the convention above says; return what happened."""
+def run_block(block: Block, monkeypatch: Any, workdir: Path) -> Run:
+    """Run a Python block as the convention above says; return what happened.
+
+    The ``file:`` blocks before it on its page are saved in ``workdir``, which is put on the
+    path.
+    """
+    for earlier in blocks(block.path):
+        if earlier.line >= block.line:
+            break
+        if earlier.marker and earlier.marker[0] == FILE:
+            (workdir / earlier.marker[1]).write_text(earlier.code)
+            monkeypatch.delitem(sys.modules, earlier.marker[1].removesuffix(".py"), raising=False)
+    monkeypatch.syspath_prepend(str(workdir))
     run = Run()
     real_run = trio.run
     monkeypatch.setattr(trio_ami, "open_ami", recording(run))
@@ -328,4 +346,8 @@ def run_block(block: Block, monkeypatch: Any) -> Run:
 
     monkeypatch.setattr(trio, "run", run_program)
     exec(code, namespace)
+    for name, value in list(namespace.items()):
+        if name.startswith("test_") and inspect.iscoroutinefunction(value):
+            real_run(serve_block, run, value)
+            run.tests.append(name)
     return run

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from doc_blocks import (
     EXCERPT,
+    FILE,
     NOT_RUN,
     Block,
     all_blocks,
@@ -23,11 +27,16 @@ EXCERPTS = [block for block in PYTHON_BLOCKS if block.marker and block.marker[0]
 
 @pytest.mark.parametrize("block", RUN, ids=[block.where for block in RUN])
 def test_block_runs(
-    block: Block, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    block: Block,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
-    run = run_block(block, monkeypatch)
+    run = run_block(block, monkeypatch, tmp_path)
     out, err = capsys.readouterr()
     assert err == ""
+    defined = re.findall(r"^async def (test_\w+)", block.code, re.MULTILINE)
+    assert run.tests == defined
     if run.interrupted:
         assert out, "a block interrupted while it waits for events has shown some"
 
@@ -45,7 +54,7 @@ def test_every_marker_is_known_and_says_why() -> None:
         if block.marker is None:
             continue
         kind, value = block.marker
-        if kind not in (NOT_RUN, EXCERPT):
+        if kind not in (NOT_RUN, EXCERPT, FILE):
             continue  # another comment
         assert block.is_python, f"{block.where}: only Python blocks are run, or marked"
         if kind == NOT_RUN:
