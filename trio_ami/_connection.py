@@ -14,22 +14,21 @@ import logging
 import math
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
 
 from ._helpers import TypedHelpers, build_action
 from ._keepalive import keep_alive
-from ._settings import Settings
+from ._settings import Settings, SubscribeOptions, subscription_parts
+from ._statistics import ConnectionStatistics
 from ._subscription import (
     DEFAULT_BUFFER,
     ActionStream,
     EventBuffer,
     EventMatcher,
-    OverflowPolicy,
     Subscription,
-    SubscriptionStatistics,
 )
 from ._transport import TRANSPORT_ERRORS, transport_error
 from .sansio import (
@@ -55,10 +54,12 @@ from .sansio import (
     LoginFailed,
     LoginSucceeded,
     ProtocolItem,
-    ProtocolStatistics,
     State,
     UnexpectedMessage,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["AMIConnection", "ConnectionStatistics"]
 
@@ -68,19 +69,6 @@ logger = logging.getLogger("trio_ami")
 
 _RECEIVE_SIZE = 65536
 _SEND_QUEUE = 1024  # byte strings waiting for the writer before senders wait
-
-
-@attrs.frozen
-class ConnectionStatistics:
-    """A snapshot of a connection: the protocol's counters and every subscription's."""
-
-    protocol: ProtocolStatistics
-    waiting_actions: int
-    subscriptions: tuple[SubscriptionStatistics, ...]
-    unexpected_messages: int
-    #: Events kept for the first subscription, and those it had no room for (0 once it opened).
-    backlog: int = 0
-    backlog_dropped: int = 0
 
 
 @attrs.define(eq=False)
@@ -215,10 +203,9 @@ class AMIConnection(TypedHelpers, trio.abc.AsyncResource):
                 failure = exc
                 await self.aclose()
             else:
-                if self._settings.keepalive is not None:
-                    nursery.start_soon(
-                        keep_alive, self, self._settings.keepalive, self._settings.keepalive_timeout
-                    )
+                interval, timeout = self._settings.keepalive, self._settings.keepalive_timeout
+                if interval is not None:
+                    nursery.start_soon(keep_alive, self, interval, timeout)
                 task_status.started()
                 try:
                     await self._stopped.wait()
@@ -440,9 +427,8 @@ class AMIConnection(TypedHelpers, trio.abc.AsyncResource):
     logoff = aclose
 
     def abort(self, reason: str) -> None:
-        """Drop the connection at once, without logging off, as a broken link: the session
-        ends as ``TRANSPORT_ERROR`` with ``reason``, and every action waiting fails with
-        :class:`ConnectionClosed`. For a peer known to be dead (no answer to a keepalive)."""
+        """Drop the connection at once, as a broken link (a dead peer): the session ends as
+        ``TRANSPORT_ERROR`` with ``reason``; waiting actions fail with ConnectionClosed."""
         self._end(ClientProtocol.connection_lost, AMIConnectionError(reason))
         self._io_scope.cancel()
 
@@ -569,47 +555,33 @@ class AMIConnection(TypedHelpers, trio.abc.AsyncResource):
     # -- subscriptions --------------------------------------------------------------------------
     @asynccontextmanager
     async def subscribe(
-        self,
-        *names: str,
-        predicate: Callable[[Event], bool] | None = None,
-        buffer: int = DEFAULT_BUFFER,
-        overflow: OverflowPolicy = "error",
-        max_wait: float = 1.0,
+        self, *names: str, **options: Unpack[SubscribeOptions]
     ) -> AsyncIterator[Subscription]:
         """Receive the events whose name matches one of ``names`` (exact or glob, any case; none
-        means every event) and ``predicate``::
+        means every event)::
 
             async with ami.subscribe("Hangup", "Dial*") as events:
                 async for event in events:
                     ...
 
-        Each subscription buffers up to ``buffer`` events; see :data:`~trio_ami.OverflowPolicy`
-        for the ``overflow`` policies (``max_wait`` bounds the reader's wait with ``"wait"``).
-        The first subscription opened also gets the events that came before it, since the
-        login (up to the ``event_backlog`` option; more were dropped and are reported as a
-        :class:`SubscriptionOverflow`).
+        ``options`` (:class:`SubscribeOptions`): ``predicate``, ``buffer`` (events buffered,
+        10,000 by default), ``overflow`` and ``max_wait`` (the policies of
+        :data:`~trio_ami.OverflowPolicy`). The first subscription opened also gets the events
+        that came before it, since the login (up to the ``event_backlog`` option; more were
+        dropped and are reported as a :class:`SubscriptionOverflow`).
         """
         await trio.lowlevel.checkpoint()  # before registering: a cancel here leaves nothing
-        subscription = self.open_subscription(
-            *names, predicate=predicate, buffer=buffer, overflow=overflow, max_wait=max_wait
-        )
+        subscription = self.open_subscription(*names, **options)
         try:
             yield subscription
         finally:
             subscription.close()
 
-    def open_subscription(
-        self,
-        *names: str,
-        predicate: Callable[[Event], bool] | None = None,
-        buffer: int = DEFAULT_BUFFER,
-        overflow: OverflowPolicy = "error",
-        max_wait: float = 1.0,
-    ) -> Subscription:
-        """:meth:`subscribe` without the block: the caller closes the subscription. One opened
-        before :meth:`run` gets every event from the login on."""
+    def open_subscription(self, *names: str, **options: Unpack[SubscribeOptions]) -> Subscription:
+        """:meth:`subscribe` without the block, for the caller to close (opened before
+        :meth:`run`, it gets every event from the login on)."""
         self._check_open()
-        entry = (EventMatcher(names, predicate), EventBuffer(buffer, overflow, max_wait))
+        entry = subscription_parts(names, options)
         subscription = Subscription(entry[1], on_close=lambda: self._forget_subscription(entry))
         self._subscriptions.append(entry)
         backlog, self._backlog = self._backlog, None

@@ -14,9 +14,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
+import attrs
 import trio
 
 from ._connection import AMIConnection
+from ._reconnect import ReconnectingAMI, ReconnectPolicy
 from ._settings import ConnectOptions, SessionOptions, Settings
 from ._transport import open_stream
 from .sansio import ConnectionClosed
@@ -27,7 +29,17 @@ if sys.version_info < (3, 11):  # pragma: no cover
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-__all__ = ["connect_ami", "open_ami", "wrap_ami_stream"]
+#: Seconds of silence before a reconnecting client pings the server.
+DEFAULT_KEEPALIVE = 20.0
+
+__all__ = [
+    "connect_ami",
+    "exception_leaves",
+    "only_exceptions",
+    "open_ami",
+    "open_reconnecting_ami",
+    "wrap_ami_stream",
+]
 
 
 async def wrap_ami_stream(
@@ -133,17 +145,87 @@ async def open_ami(
                     error = exc
                 await connection.aclose()
     except BaseExceptionGroup as group:
-        # The nursery holds only the connection's own tasks, which raise nothing but the
-        # Cancelled of a cancelled block: that comes out plain. Anything else is a bug of
-        # trio-ami's own, shown whole.
-        if not _only((trio.Cancelled,), group):
-            raise
-        if error is None:
-            error = _leaves(group)[0]
+        error = _group_outcome(group, error)
     if connection is not None:
         error = _block_outcome(connection, body, error)
     if error is not None:
         raise error
+
+
+@asynccontextmanager
+async def open_reconnecting_ami(
+    host: str,
+    port: int | None = None,
+    *,
+    username: str,
+    secret: str,
+    policy: ReconnectPolicy | None = None,
+    **options: Unpack[ConnectOptions],
+) -> AsyncIterator[ReconnectingAMI]:
+    """A client that reconnects whenever the link is lost, for the life of the block::
+
+        async with trio_ami.resilience.open_reconnecting_ami(
+            "pbx.example.com", username="admin", secret="..."
+        ) as ami:
+            async with ami.subscribe("Hangup") as events:
+                async for item in events:  # events, LinkLost and LinkRestored markers
+                    ...
+
+    The block starts at once, before the first connection (``await ami.wait_connected()``
+    waits for it); actions wait for the link. ``policy`` (:class:`ReconnectPolicy`) sets the
+    backoff and the rules for actions; ``options`` are those of :func:`open_ami`, and
+    ``keepalive`` defaults to 20 seconds here (a half-open link is found within
+    ``keepalive + keepalive_timeout``). When the client gives up (the login is refused, or
+    ``max_attempts`` failed in a row), the block is cancelled and that error comes out of it;
+    the block's own errors come out as they are, and no exception group is added.
+    """
+    settings = Settings(**options)
+    if "keepalive" not in options:
+        settings = attrs.evolve(settings, keepalive=DEFAULT_KEEPALIVE)
+    if port is None:
+        port = 5039 if settings.tls else 5038
+    address = port
+
+    async def connect() -> trio.abc.Stream:
+        return await open_stream(host, address, settings.tls, settings.connect_timeout)
+
+    client = ReconnectingAMI(
+        connect,
+        username=username,
+        secret=secret,
+        settings=settings,
+        policy=policy,
+        peer=f"{host}:{port}",
+    )
+    error: BaseException | None = None
+    body = trio.CancelScope()
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(client.run)
+            nursery.start_soon(_cancel_when_given_up, client, body)
+            try:
+                with body:
+                    yield client
+            except BaseException as exc:
+                error = exc
+            await client.aclose()
+    except BaseExceptionGroup as group:
+        error = _group_outcome(group, error)
+    failure = client.failure
+    if failure is not None and trio.current_effective_deadline() != -math.inf:
+        # The client gave up (and the block is not cancelled from outside): the block was
+        # cancelled for it, or its tasks failed with it.
+        lost = body.cancelled_caught if error is None else only_exceptions(_LOSS, error)
+        if lost:
+            error = failure
+    if error is not None:
+        raise error
+
+
+async def _cancel_when_given_up(client: ReconnectingAMI, body: trio.CancelScope) -> None:
+    await client.wait_closed()
+    if client.failure is not None:
+        body.cancel()
 
 
 async def _cancel_when_lost(connection: AMIConnection, body: trio.CancelScope) -> None:
@@ -153,15 +235,28 @@ async def _cancel_when_lost(connection: AMIConnection, body: trio.CancelScope) -
         body.cancel()
 
 
-def _leaves(error: BaseException) -> list[BaseException]:
+def _group_outcome(
+    group: BaseExceptionGroup[BaseException], error: BaseException | None
+) -> BaseException:
+    """What a block raises when the nursery of the library's own tasks raised ``group``.
+
+    Those tasks raise nothing but the Cancelled of a cancelled block: that comes out plain
+    (the block's own error first). Anything else is a bug of trio-ami's own, shown whole.
+    """
+    if not only_exceptions((trio.Cancelled,), group):
+        return group
+    return error if error is not None else exception_leaves(group)[0]
+
+
+def exception_leaves(error: BaseException) -> list[BaseException]:
     """The exceptions inside ``error``, groups flattened."""
     if isinstance(error, BaseExceptionGroup):
-        return [leaf for inner in error.exceptions for leaf in _leaves(inner)]
+        return [leaf for inner in error.exceptions for leaf in exception_leaves(inner)]
     return [error]
 
 
-def _only(kinds: tuple[type[BaseException], ...], error: BaseException) -> bool:
-    return all(isinstance(leaf, kinds) for leaf in _leaves(error))
+def only_exceptions(kinds: tuple[type[BaseException], ...], error: BaseException) -> bool:
+    return all(isinstance(leaf, kinds) for leaf in exception_leaves(error))
 
 
 # What a block's tasks raise when the session ends under them.
@@ -173,10 +268,12 @@ def _block_outcome(
 ) -> BaseException | None:
     """What ``open_ami`` raises, given how the block ended and how the session ended."""
     ending = connection.ending
-    if ending is None or ending.clean or (error is not None and not _only(_LOSS, error)):
+    if ending is None or ending.clean or (error is not None and not only_exceptions(_LOSS, error)):
         return error  # the session was not lost, or the block failed in its own way
     cancelled = (
-        [leaf for leaf in _leaves(error) if isinstance(leaf, trio.Cancelled)] if error else []
+        [leaf for leaf in exception_leaves(error) if isinstance(leaf, trio.Cancelled)]
+        if error
+        else []
     )
     if cancelled and trio.current_effective_deadline() == -math.inf:
         return cancelled[0]  # the block is cancelled from outside as well: that wins

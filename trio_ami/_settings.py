@@ -9,14 +9,22 @@ so that no ``repr`` of one can show the secret.
 from __future__ import annotations
 
 import ssl
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Literal, TypedDict
 
 import attrs
 
-from .sansio import ClientProtocol
+from ._subscription import DEFAULT_BUFFER, EventBuffer, EventMatcher, OverflowPolicy
+from .sansio import ClientProtocol, Event
 
-__all__ = ["ConnectOptions", "ProtocolOption", "SessionOptions", "Settings"]
+__all__ = [
+    "ConnectOptions",
+    "ProtocolOption",
+    "SessionOptions",
+    "Settings",
+    "SubscribeOptions",
+    "subscription_parts",
+]
 
 EventMask = bool | str | Sequence[str] | None
 #: A configured protocol, or what makes a fresh one for each connection (a reconnecting client
@@ -68,6 +76,18 @@ class ConnectOptions(SessionOptions, total=False):
     connect_timeout: float
 
 
+class SubscribeOptions(TypedDict, total=False):
+    """The options of ``subscribe()``: ``predicate`` (events for which it is false are not
+    delivered), ``buffer`` (events buffered, 10,000 by default), ``overflow`` (the policy when
+    the buffer is full: ``"error"``, ``"drop_oldest"`` or ``"wait"``) and ``max_wait`` (how
+    long the reader waits for room with ``"wait"``, 1 s by default)."""
+
+    predicate: Callable[[Event], bool] | None
+    buffer: int
+    overflow: OverflowPolicy
+    max_wait: float
+
+
 @attrs.frozen(kw_only=True)
 class Settings:
     """Every option with its default: what a connection is made with."""
@@ -96,3 +116,16 @@ class Settings:
         if protocol is None:
             return ClientProtocol()
         return protocol if isinstance(protocol, ClientProtocol) else protocol()
+
+
+def subscription_parts(
+    names: Iterable[str], options: SubscribeOptions
+) -> tuple[EventMatcher, EventBuffer]:
+    """What a subscription is made of (its defaults filled in): what it wants, and its buffer.
+    Raises ``ValueError`` for an option out of range."""
+    buffer = EventBuffer(
+        options.get("buffer", DEFAULT_BUFFER),
+        options.get("overflow", "error"),
+        options.get("max_wait", 1.0),
+    )
+    return EventMatcher(names, options.get("predicate")), buffer

@@ -1,0 +1,51 @@
+"""Staying connected: the reconnecting client, its link markers, and a pool of servers.
+
+::
+
+    from trio_ami.resilience import LinkLost, LinkRestored, open_reconnecting_ami
+
+    async with open_reconnecting_ami("pbx.example.com", username="admin", secret="...") as ami:
+        async with ami.subscribe("Hangup") as events:
+            async for item in events:
+                if isinstance(item, LinkRestored):
+                    ...  # events were missed while the link was down: resynchronise
+                elif not isinstance(item, LinkLost):
+                    print(item["Channel"])
+
+The names live here rather than at the top of ``trio_ami``, which keeps the surface most users
+need small. See ``docs/resilience.md``.
+"""
+
+from __future__ import annotations
+
+from ._markers import (
+    LinkLost,
+    LinkMarker,
+    LinkRestored,
+    ResilientSubscription,
+    SubscriptionItem,
+)
+from ._open import open_reconnecting_ami
+from ._reconnect import (
+    RETRY_SAFE_ACTIONS,
+    LinkState,
+    ReconnectingAMI,
+    ReconnectPolicy,
+    ReconnectStatistics,
+    StreamFactory,
+)
+
+__all__ = [
+    "RETRY_SAFE_ACTIONS",
+    "LinkLost",
+    "LinkMarker",
+    "LinkRestored",
+    "LinkState",
+    "ReconnectPolicy",
+    "ReconnectStatistics",
+    "ReconnectingAMI",
+    "ResilientSubscription",
+    "StreamFactory",
+    "SubscriptionItem",
+    "open_reconnecting_ami",
+]
