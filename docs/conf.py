@@ -79,7 +79,7 @@ intersphinx_mapping = {
 # The public modules re-export names defined in private ones. Autodoc finds a ``#:`` comment
 # only in the module it was pointed at, and links a signature's types by where they are
 # defined; these hooks look in the defining module and link to where a name is documented.
-PUBLIC_MODULES = ("trio_ami", "trio_ami.sansio", "trio_ami.testing")
+PUBLIC_MODULES = ("trio_ami", "trio_ami.resilience", "trio_ami.sansio", "trio_ami.testing")
 
 
 def is_private(path: str) -> bool:
@@ -129,6 +129,11 @@ def resolve_by_object(app: Any, env: Any, node: Any, contnode: Any) -> Any:
     target = node["reftarget"].lstrip("~.")
     module, cls = node.get("py:module"), node.get("py:class")
     candidates = [f"{module}.{cls}.{target}", f"{module}.{target}", target]
+    # As the docstring's own module sees the name, then as the public modules export it.
+    defining = getattr(lookup(f"{module}.{cls}"), "__module__", None)
+    if defining:
+        candidates += [f"{defining}.{cls}.{target}", f"{defining}.{target}"]
+    candidates += [f"{public}.{target}" for public in PUBLIC_MODULES]
     obj = next((found for path in candidates if (found := lookup(path)) is not None), None)
     if obj is None:
         return None

@@ -213,7 +213,8 @@ class ReconnectingAMI(TypedHelpers, trio.abc.AsyncResource):
         self._started = False
         self._closing = False
         self._done = trio.Event()
-        self.failure: AMIError | None = None  # why the client gave up, if it did
+        #: Why the client gave up, if it did (``None`` while it keeps trying).
+        self.failure: AMIError | None = None
         self._last_error: AMIError | None = None
         self._reconnects = 0
         self._attempts = 0

@@ -13,6 +13,7 @@ import pytest
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 REFERENCE = {
     "trio_ami": DOCS / "api" / "trio_ami.md",
+    "trio_ami.resilience": DOCS / "api" / "resilience.md",
     "trio_ami.sansio": DOCS / "api" / "sansio.md",
     "trio_ami.testing": DOCS / "api" / "testing.md",
 }
