@@ -1,6 +1,6 @@
 """Sphinx configuration of the trio-ami documentation.
 
-Build it with ``python -m sphinx -W -b html docs docs/_build/html`` (the ``docs`` extra).
+Build it with ``python -m sphinx -W -n -b html docs build/docs`` (the ``docs`` extra).
 The guides are the Markdown files beside this one (MyST); the API reference in ``api/`` is
 generated from the docstrings. The build needs no network: the Python and trio inventories
 that intersphinx links against are kept in ``api/inventories/``.
@@ -56,11 +56,6 @@ autoclass_content = "both"
 nitpicky = True
 # Third-party names with no inventory to link to, each with the reason.
 nitpick_ignore = [
-    # attrs: the frozen classes show attrs' own base in their signatures; attrs' inventory is
-    # not vendored, and these links would add nothing a reader needs.
-    ("py:class", "attr.AttrsInstance"),
-    # typing_extensions only exists for type checkers here (Unpack of the options' TypedDict).
-    ("py:class", "typing_extensions.Unpack"),
     # CPython 3.11's inventory lists the attributes of re.Pattern but not the class itself.
     ("py:class", "re.Pattern"),
 ]
