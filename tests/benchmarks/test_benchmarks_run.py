@@ -61,3 +61,24 @@ def test_the_unthrottled_end_to_end_benchmark_runs() -> None:
     for key in ("each_vs_channel", "each_vs_naive", "batch_vs_naive"):
         assert row[key] > 0, key
         assert result["median"][key] == row[key], key
+
+
+def test_the_soak_runs() -> None:
+    result = run("soak.py", "--quick", "--json")
+    actions = result["actions"]
+    assert actions["sent"] > 0 and actions["answered"] > 0
+    assert actions["sent"] == actions["answered"] + actions["failed"]
+    assert actions["duplicated"] == 0
+    assert {row["kind"] for row in result["faults"]} == {"restart", "restart-fresh", "black-hole"}
+    for fault in result["faults"]:
+        if fault["kind"] == "black-hole":
+            assert fault["detected_after_s"] is not None, fault
+    assert result["server"]["restarts"] == 2
+    assert result["reconnects"] == 4 and len(result["periods"]) == 5
+    for period in result["periods"]:
+        assert period["ticks_delivered"] > 0, period
+        if period["ticks_sent"] is not None:
+            assert period["ticks_delivered"] <= period["ticks_sent"], period
+    for when in ("start", "end"):
+        assert result["memory"][when]["tracemalloc_mb"] > 0
+        assert result["memory"][when]["rss_mb"] > 0
