@@ -47,6 +47,9 @@ add_module_names = False  # the page names the module; private paths never show
 html_title = f"trio-ami {release}"
 
 # -- API reference --------------------------------------------------------------------------------
+# sphinxcontrib-trio marks async context managers and iterators through the class-based
+# documenters, which Sphinx 9 keeps behind this switch.
+autodoc_use_legacy_class_based = True
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
 autodoc_preserve_defaults = True
