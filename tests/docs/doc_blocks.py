@@ -10,8 +10,9 @@ The convention, for whoever writes documentation:
   (or ``async with``, ``async for``) runs as the body of an open session named ``ami``, with
   ``trio`` and ``trio_ami`` imported. Any other block is executed as it is.
 - A block still waiting once everything is idle is interrupted, as with Ctrl-C, if it waits
-  for events (every connection has a subscription, every subscription is read to the end and
-  no action is waiting); waiting on anything else is a failure.
+  for events (every client the block opened with ``open_ami`` or ``open_reconnecting_ami``
+  has a subscription, every subscription is read to the end and no action is waiting); a
+  block still running after :data:`HUNG_AFTER` seconds fails.
 - A block that defines ``async def test_...`` functions has each of them run after it, as
   pytest-trio would.
 - ``<!-- file: NAME.py -->`` on the line before a fence says the page saves the block under
@@ -41,6 +42,7 @@ import trio
 import trio.testing
 
 import trio_ami
+from trio_ami import resilience
 from trio_ami.testing import FakeAMIServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -230,7 +232,7 @@ class Redirect(trio.abc.HostnameResolver):
 class Run:
     """What happened when a block ran."""
 
-    connections: list[trio_ami.AMIConnection] = attrs.Factory(list)
+    connections: list[Any] = attrs.Factory(list)  # the clients the block opened
     interrupted: bool = False
     tests: list[str] = attrs.Factory(list)  # the test functions it defined and ran
     server: FakeAMIServer | None = None
@@ -245,18 +247,28 @@ HUNG_AFTER = 60
 
 
 def waiting_for_events(run: Run) -> bool:
-    """Every open connection waits for events only: subscribed, read to the end, no action
-    waiting."""
-    open_connections = [ami for ami in run.connections if ami.ending is None]
-    if not open_connections:
+    """Every open client waits for events only: subscribed, read to the end, no action waiting.
+
+    A client is a connection or a reconnecting client (whose current link is in its
+    statistics, and which waits for nothing else while it is between links).
+    """
+    open_clients = [client for client in run.connections if not finished(client)]
+    if not open_clients:
         return False
-    for ami in open_connections:
-        stats = ami.statistics()
-        if stats.waiting_actions or not stats.subscriptions:
+    for client in open_clients:
+        stats = client.statistics()
+        link = getattr(stats, "connection", stats)
+        if link is None or link.waiting_actions or not stats.subscriptions:
             return False
         if any(each.buffered for each in stats.subscriptions):
             return False
     return True
+
+
+def finished(client: Any) -> bool:
+    if isinstance(client, trio_ami.AMIConnection):
+        return client.closed
+    return bool(client.state in ("failed", "closed"))
 
 
 async def serve_block(run: Run, body: Callable[[], Awaitable[object]]) -> None:
@@ -300,17 +312,17 @@ async def run_until_idle(
         nursery.cancel_scope.cancel()
 
 
-def recording(run: Run) -> Callable[..., Any]:
-    """``trio_ami.open_ami``, noting each connection it opens in ``run``."""
-    real_open_ami = trio_ami.open_ami
+def recording(run: Run, open_client: Callable[..., Any]) -> Callable[..., Any]:
+    """``open_client`` (``open_ami``, ``open_reconnecting_ami``), noting each client it opens
+    in ``run``."""
 
     @asynccontextmanager
-    async def open_ami(*args: Any, **kwargs: Any) -> AsyncIterator[trio_ami.AMIConnection]:
-        async with real_open_ami(*args, **kwargs) as ami:
-            run.connections.append(ami)
-            yield ami
+    async def opening(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        async with open_client(*args, **kwargs) as client:
+            run.connections.append(client)
+            yield client
 
-    return open_ami
+    return opening
 
 
 def run_block(block: Block, monkeypatch: Any, workdir: Path) -> Run:
@@ -328,7 +340,12 @@ def run_block(block: Block, monkeypatch: Any, workdir: Path) -> Run:
     monkeypatch.syspath_prepend(str(workdir))
     run = Run()
     real_run = trio.run
-    monkeypatch.setattr(trio_ami, "open_ami", recording(run))
+    monkeypatch.setattr(trio_ami, "open_ami", recording(run, trio_ami.open_ami))
+    monkeypatch.setattr(
+        resilience,
+        "open_reconnecting_ami",
+        recording(run, resilience.open_reconnecting_ami),
+    )
     code = compile(block.code, block.where, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
     namespace: dict[str, Any] = {"__name__": "__main__"}
     if code.co_flags & inspect.CO_COROUTINE:
