@@ -19,8 +19,9 @@ import trio
 
 from . import __version__
 from ._connection import AMIConnection
-from ._open import open_ami
-from .sansio import ActionFailed, ActionResult, AMIError, Message, requests
+from ._markers import LinkLost, LinkRestored
+from ._open import open_ami, open_reconnecting_ami
+from .sansio import ActionFailed, ActionResult, AMIError, Event, Message, requests
 
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup
@@ -35,6 +36,7 @@ examples:
   trio-ami demo                                      simulated PBX on loopback, live events
   trio-ami events pbx.example.com -u admin           every event, one line each
   trio-ami events pbx.example.com -u admin Hangup 'Dial*'
+  trio-ami events pbx.example.com -u admin --no-reconnect
   trio-ami action pbx.example.com -u admin Getvar Variable=FOO
   trio-ami command pbx.example.com -u admin "core show channels"
 
@@ -333,7 +335,11 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
         help="print a server's live events",
         description="Print a server's live events until interrupted: one line each (the time, "
         "the event, its channel or whatever else it is about, and its new state), or with "
-        "--raw each event as the server sent it.",
+        "--raw each event as the server sent it. When the link is lost (the server restarts, "
+        "the network fails, the server stops answering the keepalive Ping) it connects again, "
+        "with a growing delay between attempts, and says so on a line of its own: "
+        "'--- link lost: <why>', then '--- link back after <N> s' (on stderr with --raw). "
+        "Events that happened meanwhile are missed.",
         epilog=_EPILOG,
     )
     _connection_args(events)
@@ -342,6 +348,20 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
         action="store_true",
         help="print each event as received: its Key: Value lines (with the server's CRLF "
         "line ends) and a blank line",
+    )
+    events.add_argument(
+        "--no-reconnect",
+        dest="reconnect",
+        action="store_false",
+        help="end when the link is lost (exit status 1) instead of connecting again",
+    )
+    events.add_argument(
+        "--keepalive",
+        type=float,
+        default=20.0,
+        metavar="SECONDS",
+        help="send a Ping after this many seconds without traffic; a server that does not "
+        "answer it within as long again is taken for gone (default: 20)",
     )
     events.add_argument(
         "names", nargs="*", help="event names or glob patterns such as 'Dial*' (default: all)"
@@ -432,6 +452,9 @@ async def _run(args: argparse.Namespace) -> int:
     if args.what == "demo":
         await _demo(args.duration, args.calls_per_second, args.seed)
         return 0
+    if args.what == "events" and args.reconnect:
+        await _watch_events(args)
+        return 0
     async with open_ami(
         args.host,
         args.port,
@@ -443,11 +466,7 @@ async def _run(args: argparse.Namespace) -> int:
         if args.what == "events":
             async with ami.subscribe(*args.names) as stream:
                 async for event in stream:
-                    if args.raw:
-                        sys.stdout.buffer.write(event.to_bytes())
-                        sys.stdout.buffer.flush()
-                    else:
-                        print(format_event(event), flush=True)
+                    _print_event(event, raw=args.raw)
         elif args.what == "command":
             return await _command(ami, args.command)
         else:
@@ -457,6 +476,41 @@ async def _run(args: argparse.Namespace) -> int:
             _print_result(result)
             return 0 if result.success else 1
     return 0
+
+
+def _print_event(event: Event, *, raw: bool) -> None:
+    if raw:
+        sys.stdout.buffer.write(event.to_bytes())
+        sys.stdout.buffer.flush()
+    else:
+        print(format_event(event), flush=True)
+
+
+async def _watch_events(args: argparse.Namespace) -> None:
+    """``events`` across reconnections, with a line of its own where the link was lost and
+    where it came back (on stderr with ``--raw``: its stdout holds packets only)."""
+    markers = sys.stderr if args.raw else sys.stdout
+    async with open_reconnecting_ami(
+        args.host,
+        args.port,
+        username=args.username,
+        secret=args.secret,
+        auth=args.auth,
+        tls=args.tls or None,
+        keepalive=args.keepalive,
+        keepalive_timeout=args.keepalive,
+    ) as ami:
+        async with ami.subscribe(*args.names) as stream:
+            async for item in stream:
+                if isinstance(item, LinkLost):
+                    why = item.reason.removeprefix("the AMI connection is closed: ")
+                    marker = f"--- link lost: {why}"
+                elif isinstance(item, LinkRestored):
+                    marker = f"--- link back after {item.down_for:.1f} s"
+                else:
+                    _print_event(item, raw=args.raw)
+                    continue
+                print(f"{time.strftime('%H:%M:%S')}  {marker}", file=markers, flush=True)
 
 
 async def _command(ami: AMIConnection, command: str) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Sequence
@@ -158,6 +159,62 @@ async def test_events_takes_names_after_the_options() -> None:
             err = await read_all(cli.stderr)
     assert b"Hangup" in out, err.decode()
     assert b"Newchannel" not in out
+
+
+async def test_events_reconnect_after_a_restart_and_say_so() -> None:
+    server = FakeAMIServer(users={"admin": "s3cret"})
+    async with server.listen_tcp() as (host, port):
+        async with cli_process("events", host, "-p", str(port), "-u", "admin", "Hangup") as cli:
+            before = await read_until(cli, b"\n", server, [NEWCHANNEL, HANGUP])
+            await server.restart(delay=0.3)
+            after = await read_until(cli, b"link back", server, [HANGUP])
+            after += await read_until(cli, b"Hangup", server, [HANGUP])
+            cli.kill()
+            err = await read_all(cli.stderr)
+    lines = (before + after).decode().splitlines()
+    lost = next(i for i, line in enumerate(lines) if "--- link lost: " in line)
+    assert "Hangup" in lines[0], err.decode()
+    assert lines[lost].endswith("--- link lost: the server closed the connection")
+    assert re.search(r"--- link back after [0-9.]+ s$", lines[lost + 1]), lines
+    assert "Hangup" in lines[lost + 2]
+    assert all("Newchannel" not in line for line in lines)
+    assert server.statistics().connections == 2
+
+
+async def test_events_reconnect_when_the_keepalive_finds_the_link_dead() -> None:
+    server = FakeAMIServer(users={"admin": "s3cret"})
+    async with server.listen_tcp() as (host, port):
+        login = (host, "-p", str(port), "-u", "admin")
+        async with cli_process("events", "--raw", *login, "--keepalive", "0.2", "Hangup") as cli:
+            await read_until(cli, b"\r\n\r\n", server, [HANGUP])
+            server.black_hole()
+            assert cli.stderr is not None
+            err = b""
+            with trio.fail_after(20):
+                while b"--- link lost" not in err:
+                    err += await cli.stderr.receive_some()
+            server.lift_black_hole()
+            with trio.fail_after(20):
+                while b"--- link back" not in err:
+                    err += await cli.stderr.receive_some()
+            out = await read_until(cli, b"Hangup", server, [HANGUP])
+            cli.kill()
+    assert b"--- link lost: the connection broke: no answer to the keepalive Ping" in err
+    packets = out.split(b"\r\n\r\n")
+    assert packets[-1] == b"" and all(p.startswith(b"Event: Hangup\r\n") for p in packets[:-1])
+
+
+async def test_events_without_reconnecting_end_at_the_loss() -> None:
+    server = FakeAMIServer(users={"admin": "s3cret"})
+    async with server.listen_tcp() as (host, port):
+        login = (host, "-p", str(port), "-u", "admin")
+        async with cli_process("events", *login, "--no-reconnect") as cli:
+            await read_until(cli, b"\n", server, [HANGUP])
+            await server.restart()
+            err = await read_all(cli.stderr)
+            await cli.wait()
+    assert cli.returncode == 1
+    assert "ConnectionClosed" in err.decode() and "link" not in err.decode()
 
 
 async def test_action_headers_are_checked_before_connecting() -> None:
