@@ -31,8 +31,9 @@ One process, one ``trio.run``: a :class:`trio_ami.testing.FakeAMIServer` on 127.
   (at 35%, lifted after ``--black-hole`` seconds), a restart of the whole PBX (at 55%), a
   second black hole (at 75%). The time from each black hole to the client's ``LinkLost`` is
   the time to detect it (keepalive + its timeout, at most).
-- memory: ``tracemalloc`` (on for the whole run) and the resident set size, after the first
-  tenth of the run and at the end.
+- memory: ``tracemalloc`` (on for the whole run) and the resident set size at each tenth of
+  the run (the first is "the start": everything is warm by then) and at the end, once the last
+  calls are over. Both the server and the client live in the process: this is their sum.
 """
 
 from __future__ import annotations
@@ -401,6 +402,14 @@ def memory() -> dict[str, float]:
     }
 
 
+async def sample_memory(memory_at: dict[str, Any], start: float, duration: float) -> None:
+    """Memory at each tenth of the run; the first is the start (the client is warm by then)."""
+    for tenth in range(1, 11):
+        await trio.sleep_until(start + tenth * duration / 10)
+        memory_at["samples"].append(memory())
+    memory_at["start"] = memory_at["samples"][0]
+
+
 # -- the run --------------------------------------------------------------------------------------
 async def soak(config: Config) -> dict[str, Any]:
     simulator = PBXSimulator(seed=config.seed, time_scale=config.call_time_scale)
@@ -408,7 +417,7 @@ async def soak(config: Config) -> dict[str, Any]:
     server_books = ServerBooks(server)
     books = ClientBooks()
     faults = schedule(config)
-    memory_at: dict[str, dict[str, float]] = {}
+    memory_at: dict[str, Any] = {"samples": []}
     policy = ReconnectPolicy(initial_delay=0.1, max_delay=1.0)
     async with server.listen_tcp() as (host, port):
         async with open_reconnecting_ami(
@@ -439,8 +448,7 @@ async def soak(config: Config) -> dict[str, Any]:
                         traffic.start_soon(
                             send_actions, ami, books, server_books, config, stop_at, worker
                         )
-                    await trio.sleep_until(start + 0.1 * config.duration)
-                    memory_at["start"] = memory()
+                    traffic.start_soon(sample_memory, memory_at, start, config.duration)
                 # Every call placed has ended, every action is done: let the calls originated
                 # last end too, and their last events arrive.
                 with trio.move_on_after(config.action_timeout):
@@ -460,7 +468,7 @@ def report(
     server_books: ServerBooks,
     books: ClientBooks,
     faults: list[Fault],
-    memory_at: dict[str, dict[str, float]],
+    memory_at: dict[str, Any],
     statistics: Any,
 ) -> dict[str, Any]:
     periods = []
@@ -605,6 +613,9 @@ def print_text(result: dict[str, Any]) -> None:
             f"memory at the {when}: tracemalloc {row.get('tracemalloc_mb')} MB "
             f"(peak {row.get('tracemalloc_peak_mb')} MB), RSS {row.get('rss_mb')} MB"
         )
+    samples = result["memory"]["samples"]
+    print("tracemalloc at each tenth, MB: " + " ".join(f"{m['tracemalloc_mb']}" for m in samples))
+    print("RSS at each tenth, MB:         " + " ".join(f"{m['rss_mb']}" for m in samples))
 
 
 def main(argv: list[str] | None = None) -> int:
