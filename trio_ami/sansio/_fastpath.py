@@ -7,9 +7,10 @@ with and without the trick, alternated in one process (see ``docs/benchmarks.md`
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from functools import partial
 from itertools import repeat
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 import attrs
 
@@ -19,12 +20,69 @@ __all__ = [
     "NAMES_MAX",
     "NAME_MEMO_LENGTH",
     "NEEDLES",
+    "SlotView",
+    "cached_in",
     "instances",
+    "lowered_bytes",
     "needle",
     "split_headers",
 ]
 
 _T = TypeVar("_T")
+_UNSET: Any = object()
+_O = TypeVar("_O")
+_V = TypeVar("_V")
+
+
+# -- lazily computed views ------------------------------------------------------------------------
+class SlotView(Generic[_O, _V]):
+    """A view of a frozen, slotted instance computed on first read and kept in a slot.
+
+    What ``functools.cached_property`` does, without its price on a slotted attrs class: there
+    attrs fills the value from a class-level ``__getattr__``, and a class with one takes every
+    attribute read of its instances off CPython's fast path (reading ``.name`` went from 277 to
+    363 ns; routing fell from 406 to 351 MB/s). This is found by the class lookup like a
+    property; the value goes straight into its slot, past the frozen ``__setattr__``.
+
+    ``slot`` names an attrs field with ``init=False`` of the same slotted class (a slot left
+    unset until the first read).
+    """
+
+    _write: Callable[[_O, _V], None]
+
+    def __init__(self, slot: str, compute: Callable[[_O], _V]) -> None:
+        self.slot = slot
+        self._compute = compute
+        self.__doc__ = compute.__doc__
+
+    def __set_name__(self, owner: type[Any], name: str) -> None:
+        if "__slots__" not in vars(owner):
+            return  # attrs builds the slotted class from this one, and names this view again
+        self._write = vars(owner)[self.slot].__set__
+
+    @overload
+    def __get__(self, instance: None, owner: type[Any] | None = None) -> SlotView[_O, _V]: ...
+    @overload
+    def __get__(self, instance: _O, owner: type[Any] | None = None) -> _V: ...
+    def __get__(self, instance: _O | None, owner: type[Any] | None = None) -> Any:
+        if instance is None:
+            return self
+        # getattr() with a default clears the AttributeError of an unset slot in C: a hit costs
+        # 115 ns, against 177 for reading the slot in a try statement.
+        value = getattr(instance, self.slot, _UNSET)
+        if value is _UNSET:
+            value = self._compute(instance)
+            self._write(instance, value)
+        return value
+
+    def fill(self, instances: Iterable[_O], value: _V) -> None:
+        """Give the view of every instance in ``instances`` the value ``value``, now."""
+        any(map(self._write, instances, repeat(value)))
+
+
+def cached_in(slot: str) -> Callable[[Callable[[_O], _V]], SlotView[_O, _V]]:
+    """Decorates a method computing a view: a :class:`SlotView` kept in ``slot``."""
+    return partial(SlotView, slot)
 
 
 # -- bulk construction ----------------------------------------------------------------------------
@@ -122,6 +180,25 @@ def split_headers(text: str) -> tuple[tuple[str, str], ...]:
 # with the memo, 83 without. Bounded: user code may look up arbitrary keys.
 NEEDLES: dict[str, bytes] = {}
 _NEEDLES_MAX = 1024
+
+
+def lowered_bytes(cls: type[_O], slot: str, raw: str) -> Callable[[_O], bytes]:
+    """What computes ``b"\\r\\n"`` + the lowered bytes in an instance's slot ``raw`` (folding
+    ASCII keeps every offset) and keeps them in the slot ``slot``.
+
+    Every lookup reads these bytes, so they are no :class:`SlotView`: the lookup reads the slot
+    inline with ``getattr()`` and calls this only when it is unset. Reading an absent key cost
+    595 ns through a function call, 495 inline (1415 and 1304 ns on a message's first lookup).
+    """
+    store: Callable[[_O, bytes], None] = vars(cls)[slot].__set__
+    read: Callable[[_O], bytes] = vars(cls)[raw].__get__
+
+    def fill(instance: Any) -> bytes:
+        folded = b"\r\n" + read(instance).lower()
+        store(instance, folded)
+        return folded
+
+    return fill
 
 
 def needle(key: str) -> bytes:

@@ -13,20 +13,20 @@ not valid in the encoding become lone surrogates (``surrogateescape``).
 from __future__ import annotations
 
 import codecs
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, ClassVar, TypeVar, overload
 
 import attrs
 
 from ._fastpath import (
-    # The memos shared by every message, also known here by the names they had when they lived
-    # here (their tests look them up so).
-    LINES as _LINES,  # noqa: F401
+    LINES,
     NAME_MEMO_LENGTH,
-    NAMES as _NAMES,
+    NAMES,
     NAMES_MAX,
     NEEDLES,
+    cached_in,
     instances,
+    lowered_bytes,
     needle,
     split_headers,
 )
@@ -38,13 +38,17 @@ __all__ = [
     "Response",
     "ascii_int",
     "message_class",
+    "check_encoding",
     "message_from_text",
-    "with_encoding",
 ]
 
 _T = TypeVar("_T")
 _M = TypeVar("_M", bound="Message")
 _MISSING: Any = object()
+# The memos shared by every message, also known here by the names they had when they lived here
+# (their tests look them up so).
+_LINES = LINES
+_NAMES = NAMES
 _DEFAULT_ENCODING = "utf-8"
 _ESCAPE = "surrogateescape"
 
@@ -71,34 +75,27 @@ def _to_raw(packet: str | bytes) -> bytes:
     return packet.replace("\n", "\r\n").encode(_DEFAULT_ENCODING, "surrogateescape")
 
 
-def _rebuild(cls: type[_M], raw: bytes, extra: tuple[Any, ...], encoding: str | None) -> _M:
-    return with_encoding(cls, encoding)(raw, *extra)
+def _rebuild(cls: type[_M], raw: bytes, extra: tuple[Any, ...], encoding: str | None = None) -> _M:
+    message = cls(raw, *extra)
+    if encoding is not None:
+        cls.encoding.fill((message,), encoding)
+    return message
 
 
 _ASCII_PROBE = "".join(map(chr, range(128)))
-_ENCODED: dict[tuple[type[Any], str], type[Any]] = {}
 
 
-def with_encoding(cls: type[_M], encoding: str | None) -> type[_M]:
-    """``cls``, or its variant whose messages decode with ``encoding`` rather than UTF-8.
+def check_encoding(encoding: str) -> str | None:
+    """``None`` for UTF-8 (by any of its names), else ``encoding``, which messages then keep.
 
-    The encoding must agree with ASCII (AMI frames on ASCII bytes); ``ValueError`` otherwise.
+    ``LookupError`` for an unknown encoding; ``ValueError`` for one that does not encode ASCII
+    as ASCII (AMI frames on ASCII bytes).
     """
-    if encoding is None or codecs.lookup(encoding).name == "utf-8":
-        return cls
+    if codecs.lookup(encoding).name == _DEFAULT_ENCODING:
+        return None
     if _ASCII_PROBE.encode(encoding, "replace") != _ASCII_PROBE.encode("ascii"):
         raise ValueError(f"{encoding!r} does not encode ASCII as ASCII; AMI needs it to")
-    base: type[_M] = cls.__mro__[1] if cls._codec is not None else cls
-    variant = _ENCODED.get((base, encoding))
-    if variant is None:
-        namespace = {
-            "_codec": encoding,
-            "__slots__": (),
-            "__qualname__": base.__qualname__,
-            "__module__": base.__module__,
-        }
-        variant = _ENCODED[(base, encoding)] = type(base.__name__, (base,), namespace)
-    return variant
+    return encoding
 
 
 @attrs.frozen(repr=False)
@@ -110,21 +107,48 @@ class Message(Mapping[str, str]):
     ``msg.headers`` the full list in order. Iteration yields each distinct key once, as spelled
     by its first occurrence. Build one from text (``Event("Event: Hangup\\nChannel: X")``), from
     wire bytes, or with :meth:`from_headers`. Two messages are equal when they are of the same
-    kind and hold the same packet.
+    kind and hold the same packet, whatever encoding they decode it with.
     """
 
     # The packet's bytes, lines joined by b"\r\n", without its terminating blank line.
     _raw: bytes = attrs.field(converter=_to_raw)
-    # Lazily computed views, not part of the value.
-    _headers: tuple[tuple[str, str], ...] = attrs.field(init=False, eq=False)
-    _folded: bytes = attrs.field(init=False, eq=False)
-    _index: dict[str, tuple[str, list[str]]] = attrs.field(init=False, eq=False)
+    # The slots of the lazily computed views (SlotView), not part of the value.
+    _codec: str = attrs.field(init=False, eq=False)
+    _lowered: bytes = attrs.field(init=False, eq=False)
+    _headers_slot: tuple[tuple[str, str], ...] = attrs.field(init=False, eq=False)
+    _index_slot: dict[str, tuple[str, list[str]]] = attrs.field(init=False, eq=False)
 
     #: The header whose value names the message (``Event`` for events, ``Response`` for responses).
     name_key: ClassVar[str] = ""
-    # The encoding of messages of another encoding than UTF-8 lives on a subclass made for it
-    # (see with_encoding), so that no message pays for storing it.
-    _codec: ClassVar[str | None] = None
+
+    @property
+    def raw(self) -> bytes:
+        """The packet's bytes: its lines joined by ``\\r\\n``, without the final blank line."""
+        return self._raw
+
+    # -- lazily computed views ------------------------------------------------------------------
+    @cached_in("_codec")
+    def encoding(self) -> str:
+        """The encoding the packet's bytes are decoded with."""
+        # A message of another encoding is given it when built; any other reads UTF-8 here, so
+        # that bulk construction makes no pass for it.
+        return _DEFAULT_ENCODING
+
+    @cached_in("_headers_slot")
+    def headers(self) -> tuple[tuple[str, str], ...]:
+        """Every header as a ``(key, value)`` pair, in the order received."""
+        return split_headers(self._decode(self._raw))
+
+    @cached_in("_index_slot")
+    def _index(self) -> dict[str, tuple[str, list[str]]]:
+        index: dict[str, tuple[str, list[str]]] = {}
+        for key, value in self.headers:
+            entry = index.get(folded := key.lower())
+            if entry is None:
+                index[folded] = (key, [value])
+            else:
+                entry[1].append(value)
+        return index
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
@@ -143,26 +167,25 @@ class Message(Mapping[str, str]):
         return cls("\n".join(f"{key}: {value}" for key, value in pairs))
 
     @classmethod
-    def from_packets(cls: type[_M], packets: list[bytes]) -> list[_M]:
+    def from_packets(
+        cls: type[_M], packets: list[bytes], encoding: str | None = None, **fields: Any
+    ) -> list[_M]:
         """One message of this class per packet (wire bytes, as :attr:`raw` holds them), built
-        in bulk: what the parser does with every block it frames. Nothing is checked."""
-        return instances(cls, packets)
+        in bulk: what the parser does with every block it frames. ``fields`` are the other
+        arguments of the class (``legacy_output`` for a response).
 
-    @property
-    def encoding(self) -> str:
-        """The encoding the packet's bytes are decoded with."""
-        return self._codec or _DEFAULT_ENCODING
-
-    @property
-    def raw(self) -> bytes:
-        """The packet's bytes: its lines joined by ``\\r\\n``, without the final blank line."""
-        return self._raw
+        ``encoding`` is what :func:`check_encoding` returns (``None`` for UTF-8); nothing is
+        checked here.
+        """
+        messages = instances(cls, packets, **fields)
+        if encoding is not None:
+            cls.encoding.fill(messages, encoding)
+        return messages
 
     def _decode(self, data: bytes) -> str:
-        codec = self._codec
-        if codec is None:  # UTF-8: ASCII bytes decode the same, and fastest, as Latin-1
-            return data.decode("latin-1") if data.isascii() else data.decode("utf-8", _ESCAPE)
-        return data.decode(codec, _ESCAPE)
+        if data.isascii():  # the same in every encoding allowed, and fastest as Latin-1
+            return data.decode("latin-1")
+        return data.decode(self.encoding, _ESCAPE)
 
     # -- the naming headers ---------------------------------------------------------------------
     @property
@@ -171,10 +194,9 @@ class Message(Mapping[str, str]):
         return self.get(self.name_key, "") if self.name_key else ""
 
     def _name_after(self, prefix: bytes) -> str:
-        # The common case, made cheap: the naming header comes first. Names repeat (a PBX
-        # sends a few dozen kinds of events), so first lines map to names through a memo.
-        # Memo keys are first lines with their line end: a packet of one line (no line end)
-        # looks up a slice that no key can equal, and takes the slow path.
+        # The common case, made cheap: the naming header comes first, and first lines map to
+        # names through a memo. Memo keys are first lines with their line end: a packet of one
+        # line (no line end) looks up a slice that no key can equal, and takes the slow path.
         raw = self._raw
         first = raw[: raw.find(b"\r\n") + 2]
         name = _NAMES.get(first)
@@ -198,29 +220,6 @@ class Message(Mapping[str, str]):
         return self.get("ActionID")
 
     # -- headers --------------------------------------------------------------------------------
-    @property
-    def headers(self) -> tuple[tuple[str, str], ...]:
-        """Every header as a ``(key, value)`` pair, in the order received."""
-        headers: tuple[tuple[str, str], ...] | None = getattr(self, "_headers", None)
-        if headers is None:
-            headers = split_headers(self._decode(self._raw))
-            _set_headers(self, headers)
-        return headers
-
-    def _build_index(self) -> dict[str, tuple[str, list[str]]]:
-        index: dict[str, tuple[str, list[str]]] | None = getattr(self, "_index", None)
-        if index is not None:
-            return index
-        index = {}
-        for key, value in self.headers:
-            entry = index.get(folded := key.lower())
-            if entry is None:
-                index[folded] = (key, [value])
-            else:
-                entry[1].append(value)
-        _set_index(self, index)
-        return index
-
     def __getitem__(self, key: str) -> str:
         value = self.get(key, _MISSING)
         if value is _MISSING:
@@ -239,13 +238,13 @@ class Message(Mapping[str, str]):
         if found is None:
             found = needle(key)
         if found:
-            # Fast path: find the key at the start of a line in the case-folded bytes (folding
-            # ASCII keeps every offset). "Key: value" at the first match is the answer; anything
-            # else there ("Key:value") is left to the full split.
-            folded: bytes | None = getattr(self, "_folded", None)
+            # Fast path: find the key at the start of a line in the case-folded bytes. "Key:
+            # value" at the first match is the answer; anything else there ("Key:value") is left
+            # to the full split.
+            # Read inline, filled by the function on the first lookup (see lowered_bytes).
+            folded: bytes | None = getattr(self, "_lowered", None)
             if folded is None:
-                folded = b"\r\n" + self._raw.lower()
-                _set_folded(self, folded)
+                folded = fill_lowered(self)
             pos = folded.find(found)
             if pos < 0:
                 return default
@@ -258,22 +257,22 @@ class Message(Mapping[str, str]):
                     return value.decode("ascii")  # the same in every encoding allowed
                 except UnicodeDecodeError:
                     return self._decode(value)
-        entry = self._build_index().get(key.lower())
+        entry = self._index.get(key.lower())
         return default if entry is None else entry[1][0]
 
     def get_all(self, key: str) -> list[str]:
         """Every value of ``key`` (any case), in order; ``[]`` if absent."""
-        entry = self._build_index().get(key.lower())
+        entry = self._index.get(key.lower())
         return [] if entry is None else list(entry[1])
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and self.get(key, _MISSING) is not _MISSING
 
     def __iter__(self) -> Iterator[str]:
-        return (key for key, _ in self._build_index().values())
+        return (key for key, _ in self._index.values())
 
     def __len__(self) -> int:
-        return len(self._build_index())
+        return len(self._index)
 
     # -- output ---------------------------------------------------------------------------------
     def to_bytes(self, encoding: str | None = None) -> bytes:
@@ -287,14 +286,9 @@ class Message(Mapping[str, str]):
         fields = ", ".join(f"{key}={value!r}" for key, value in self.headers)
         return f"{type(self).__name__}({fields})"
 
-    def _base_class(self) -> type[Message]:
-        """The public class: a variant for another encoding is rebuilt from it."""
-        cls = type(self)
-        return cls.__mro__[1] if self._codec is not None else cls
-
     def __reduce__(self) -> tuple[Any, ...]:
         # The lazy views are left out: they are rebuilt on demand.
-        return (_rebuild, (self._base_class(), self._raw, (), self._codec))
+        return (_rebuild, (type(self), self._raw, (), check_encoding(self.encoding)))
 
 
 @attrs.frozen(repr=False)
@@ -363,7 +357,7 @@ class Response(Message):
 
     def __reduce__(self) -> tuple[Any, ...]:
         extra = (self._legacy_output,)
-        return (_rebuild, (self._base_class(), self._raw, extra, self._codec))
+        return (_rebuild, (type(self), self._raw, extra, check_encoding(self.encoding)))
 
 
 @attrs.frozen
@@ -405,11 +399,4 @@ def message_from_text(text: str | bytes) -> Message:
     return message_class(raw)(raw)
 
 
-# The lazy views are stored straight into their slots: a frozen class refuses setattr.
-_set_headers: Callable[[Message, tuple[tuple[str, str], ...]], None] = vars(Message)[
-    "_headers"
-].__set__
-_set_folded: Callable[[Message, bytes], None] = vars(Message)["_folded"].__set__
-_set_index: Callable[[Message, dict[str, tuple[str, list[str]]]], None] = vars(Message)[
-    "_index"
-].__set__
+fill_lowered = lowered_bytes(Message, "_lowered", "_raw")

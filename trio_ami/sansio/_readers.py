@@ -34,7 +34,7 @@ from itertools import repeat
 import attrs
 
 from ._errors import LimitExceeded, RemoteProtocolError
-from ._messages import Banner, Event, Message, Response, message_class, with_encoding
+from ._messages import Banner, Event, Message, Response, check_encoding, message_class
 from ._receivebuffer import LINE_ENDS, Limits, ReceiveBuffer, skip_empty_lines
 
 __all__ = [
@@ -73,13 +73,11 @@ class Mode(enum.Enum):
 class Reading:
     """What the readers of one stream share."""
 
-    #: The encoding messages decode with.
+    #: The encoding of the stream.
     encoding: str
     limits: Limits
-    #: The classes of the messages built: UTF-8 ones, or their variants for another encoding
-    #: (this also fails now on an unknown encoding).
-    event: type[Event] = attrs.field(init=False)
-    response: type[Response] = attrs.field(init=False)
+    #: The encoding messages are given: ``None`` for UTF-8 (what they decode with unless told).
+    codec: str | None = attrs.field(init=False)
     #: The server's banner, once read.
     banner: Banner | None = None
     # A block no longer than this cannot hold a packet that breaks a limit.
@@ -90,8 +88,7 @@ class Reading:
     )
 
     def __attrs_post_init__(self) -> None:
-        self.event = with_encoding(Event, self.encoding)
-        self.response = with_encoding(Response, self.encoding)
+        self.codec = check_encoding(self.encoding)  # fails now on one AMI cannot use
         self.check_above = self.limits.check_above
 
 
@@ -221,7 +218,7 @@ def _build(packets: list[bytes], reading: Reading, detect_command: bool) -> list
     # Every packet is first made an event, in bulk (most packets are events); then the others,
     # found by C-level searches, are made what they are: responses in bulk too.
     is_event = list(map(bytes.startswith, packets, _EVENT_PREFIX))
-    messages: list[Message | None] = reading.event.from_packets(packets)  # type: ignore[assignment]
+    messages: list[Message | None] = Event.from_packets(packets, reading.codec)  # type: ignore[assignment]
     responses: list[int] = []
     index = 0
     dropped = False
@@ -238,13 +235,13 @@ def _build(packets: list[bytes], reading: Reading, detect_command: bool) -> list
                 return None
             responses.append(index)
         elif packet:
-            messages[index] = with_encoding(message_class(packet), reading.encoding)(packet)
+            messages[index] = message_class(packet).from_packets([packet], reading.codec)[0]
         else:
             messages[index] = None
             dropped = True
         index += 1
     if responses:
-        answers = reading.response.from_packets(list(map(packets.__getitem__, responses)))
+        answers = Response.from_packets(list(map(packets.__getitem__, responses)), reading.codec)
         any(map(messages.__setitem__, responses, answers))
     if dropped:
         return [message for message in messages if message is not None]
@@ -277,4 +274,5 @@ def _command_response(packet: bytes, reading: Reading) -> Response:
     if not output[-1]:
         output.pop()
     head = "\r\n".join(heads).encode(encoding, "surrogateescape")
-    return reading.response(head, tuple(output))
+    [response] = Response.from_packets([head], reading.codec, legacy_output=tuple(output))
+    return response
