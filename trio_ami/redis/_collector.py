@@ -29,6 +29,7 @@ import attrs
 import coredis.exceptions
 import trio
 
+from ..resilience import LinkRestored
 from ..sansio import (
     Action,
     ActionResult,
@@ -76,9 +77,10 @@ return appended
 
 
 class EventBatches(Protocol):
-    """What the collector reads events from: a :class:`~trio_ami.Subscription`."""
+    """What the collector reads events from: a :class:`~trio_ami.Subscription`, or a
+    reconnecting client's, whose link markers say when the link is down."""
 
-    async def receive_batch(self, max_events: int | None = None) -> list[Event]: ...
+    async def receive_batch(self, max_events: int | None = None) -> Sequence[object]: ...
 
 
 class AMISession(Protocol):
@@ -110,10 +112,13 @@ class ServerSource(Protocol):
 
 @attrs.frozen
 class AMIServer:
-    """An Asterisk server reached with :func:`trio_ami.open_ami`.
+    """An Asterisk server, reached with the reconnecting client
+    (:func:`trio_ami.resilience.open_reconnecting_ami`), or with :func:`trio_ami.open_ami` when
+    ``reconnect`` is false (the collector then reconnects itself, with a plain backoff).
 
     ``name`` names it in Redis (its stream, its events' ``server``); ``options`` are those of
-    :func:`~trio_ami.open_ami` (``auth``, ``tls``, timeouts...).
+    :func:`~trio_ami.open_ami` (``auth``, ``tls``, timeouts...), and ``policy`` with
+    ``reconnect``.
     """
 
     name: str = attrs.field(converter=check_server_name)
@@ -122,11 +127,13 @@ class AMIServer:
     username: str = "admin"
     secret: str = attrs.field(default="", repr=False)
     options: Mapping[str, Any] = attrs.field(factory=dict)
+    reconnect: bool = True
 
     def connect(self) -> AbstractAsyncContextManager[AMISession]:
-        from .._open import open_ami
+        from .._open import open_ami, open_reconnecting_ami
 
-        return open_ami(
+        opener = open_reconnecting_ami if self.reconnect else open_ami
+        return opener(
             self.host, self.port, username=self.username, secret=self.secret, **self.options
         )
 
@@ -243,9 +250,20 @@ class _ServerPipe:
         self.server = source.name
         self.waiting: deque[tuple[bytes, float]] = deque()
         self.wake = trio.Event()
-        self.connected = False
+        self.link_up = trio.Event()  # requests are taken only while the link is up
         self.connects = self.received = self.appended = self.duplicates = 0
         self.overflowed = self.redis_errors = self.actions = self.expired = self.malformed = 0
+
+    @property
+    def connected(self) -> bool:
+        return self.link_up.is_set()
+
+    def link_changed(self, up: bool) -> None:
+        if up and not self.link_up.is_set():
+            self.connects += 1
+            self.link_up.set()
+        elif not up and self.link_up.is_set():
+            self.link_up = trio.Event()
 
     def statistics(self) -> ServerStatistics:
         return ServerStatistics(
@@ -278,25 +296,36 @@ class _ServerPipe:
         while True:
             try:
                 async with self.source.connect() as ami:
-                    async with ami.subscribe(*self.collector.events) as subscription:
-                        self.connected = True
-                        self.connects += 1
-                        backoff.reset()
+                    async with (
+                        ami.subscribe(*self.collector.events) as subscription,
+                        trio.open_nursery() as nursery,
+                    ):
+                        nursery.start_soon(self.first_link, ami)
+                        nursery.start_soon(self.serve_actions, client, ami)
                         if not started:
+                            with trio.move_on_after(self.collector.reconnect[1]):
+                                await self.link_up.wait()
                             task_status.started()
                             started = True
-                        async with trio.open_nursery() as nursery:
-                            nursery.start_soon(self.serve_actions, client, ami)
-                            await self.read(subscription)
-                            nursery.cancel_scope.cancel()
+                        backoff.reset()
+                        await self.read(subscription)
+                        nursery.cancel_scope.cancel()
             except (AMIError, OSError) as exc:
                 log.warning("collector %s: server %s: %s", self.collector.name, self.server, exc)
             finally:
-                self.connected = False
+                self.link_changed(False)
             if not started:
                 task_status.started()
                 started = True
             await backoff.wait()
+
+    async def first_link(self, ami: AMISession) -> None:
+        """The link is up once a reconnecting client is first connected (later, its markers
+        say); a plain session is connected already."""
+        wait_connected = getattr(ami, "wait_connected", None)
+        if wait_connected is not None:
+            await wait_connected()
+        self.link_changed(True)
 
     async def read(self, subscription: EventBatches) -> None:
         """Move events into the buffer as they come, until the session ends."""
@@ -310,11 +339,15 @@ class _ServerPipe:
             except trio.EndOfChannel:
                 return
             now = time.time()
-            self.received += len(batch)
-            room = max(0, limit - len(self.waiting))
-            self.waiting.extend((event.raw, now) for event in batch[:room])
-            if len(batch) > room:
-                self.overflowed += len(batch) - room
+            for item in batch:
+                if isinstance(item, Event):
+                    self.received += 1
+                    if len(self.waiting) < limit:
+                        self.waiting.append((item.raw, now))
+                    else:
+                        self.overflowed += 1
+                else:
+                    self.link_changed(isinstance(item, LinkRestored))
             self.wake.set()
 
     # -- the Redis side -------------------------------------------------------------------------
@@ -355,6 +388,7 @@ class _ServerPipe:
         grouped = False
         async with trio.open_nursery() as nursery:
             while True:
+                await self.link_up.wait()  # a collector whose link is down leaves them to others
                 try:
                     if not grouped:
                         await ensure_group(client, stream, COLLECTORS)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import attrs
 
@@ -61,9 +62,9 @@ class Keys:
         return f"{self.prefix}:reply:{request_id}"
 
 
-def _text(fields: Mapping[bytes, bytes], name: bytes) -> str:
+def _text(fields: Mapping[Any, Any], name: bytes) -> str:
     value = fields.get(name)
-    if value is None:
+    if not isinstance(value, bytes):
         raise MalformedEntry(f"no {name.decode()!r} field")
     try:
         return value.decode("utf-8")
@@ -71,7 +72,7 @@ def _text(fields: Mapping[bytes, bytes], name: bytes) -> str:
         raise MalformedEntry(f"the {name.decode()!r} field is not UTF-8") from None
 
 
-def _number(fields: Mapping[bytes, bytes], name: bytes) -> float:
+def _number(fields: Mapping[Any, Any], name: bytes) -> float:
     text = _text(fields, name)
     try:
         value = float(text)
@@ -103,7 +104,7 @@ class EventEntry:
         }
 
     @classmethod
-    def from_fields(cls, fields: Mapping[bytes, bytes] | None, server: str) -> EventEntry:
+    def from_fields(cls, fields: Mapping[Any, Any] | None, server: str) -> EventEntry:
         """Read an entry of ``server``'s stream; :class:`MalformedEntry` says what is wrong."""
         if not fields:
             raise MalformedEntry("the entry is empty (trimmed from the stream)")
@@ -144,14 +145,13 @@ class RequestEntry:
         }
 
     @classmethod
-    def from_fields(cls, fields: Mapping[bytes, bytes] | None) -> RequestEntry:
+    def from_fields(cls, fields: Mapping[Any, Any] | None) -> RequestEntry:
         if not fields:
             raise MalformedEntry("the request is empty")
         request_id = _text(fields, b"id")
         if not request_id or not request_id.isalnum():
             raise MalformedEntry(f"a request id is letters and digits: {request_id!r}")
-        packet = fields.get(b"action", b"").decode("utf-8", "surrogateescape")
-        headers = Event(packet).headers
+        headers = Event(fields.get(b"action", b"")).headers
         if not headers or headers[0][0].lower() != "action" or not headers[0][1]:
             raise MalformedEntry("the request names no action")
         try:
