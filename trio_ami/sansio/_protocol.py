@@ -364,8 +364,25 @@ class ClientProtocol:
         self._items.clear()
         return items
 
+    def _claim_needles(self) -> tuple[bytes, ...] | None:
+        """What a packet holds if it may carry a claiming action's ActionID: any of these.
+
+        ``None`` when no action claims events. An ActionID header's value is the packet's bytes
+        as they are, so a packet that holds none of the claimers' ActionIDs carries none of
+        them: one C-level search per claimer spares the header lookup, which folds the whole
+        packet's case, for most events. An ActionID that is not ASCII gives ``b""``, which every
+        packet holds: those are looked up.
+        """
+        if not self._claimers:
+            return None
+        return tuple(
+            action_id.encode("ascii") if action_id.isascii() else b""
+            for action_id in self._claimers
+        )
+
     def _handle_messages(self, messages: Iterable[Message]) -> None:
         items = self._items
+        needles = self._claim_needles()
         for message in messages:
             if self._state in (State.CLOSED, State.ERROR):
                 return  # nothing after Goodbye or a refused login belongs to this session
@@ -373,12 +390,15 @@ class ClientProtocol:
                 self._events += 1
                 if self._state is not State.READY:
                     self._move(Input.EVENT)  # raises unless the state allows events
-                if self._claimers:
+                if needles is not None and any(map(message.raw.__contains__, needles)):
                     action_id = message.get("ActionID")
                     if action_id is not None:
                         claimer = self._claimers.get(action_id)
-                        if claimer is not None and self._claim(claimer, message):
-                            continue
+                        if claimer is not None:
+                            claimed = self._claim(claimer, message)
+                            needles = self._claim_needles()  # the claim may end the action
+                            if claimed:
+                                continue
                 if not self.fully_booted and message.name == "FullyBooted":
                     self.fully_booted = True
                 self._delivered += 1
@@ -386,6 +406,7 @@ class ClientProtocol:
             elif isinstance(message, Response):
                 self._responses += 1
                 self._handle_response(message)
+                needles = self._claim_needles()  # the response may open or end a list
             else:
                 self._unexpected += 1
                 items.append(UnexpectedMessage(message, "neither a response nor an event"))
