@@ -21,6 +21,7 @@ from . import __version__
 from ._connection import AMIConnection
 from ._markers import LinkLost, LinkRestored
 from ._open import open_ami, open_reconnecting_ami
+from .redis._cli import add_commands, run_command, wants_scaleout
 from .sansio import ActionFailed, ActionResult, AMIError, Event, Message, requests
 
 if sys.version_info < (3, 11):
@@ -388,7 +389,14 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
     )
     _connection_args(command)
     command.add_argument("command", help='the command, quoted: "core show channels"')
-    return parser, {"demo": demo, "events": events, "action": action, "command": command}
+    scaleout = add_commands(commands, demo)  # collect, work, demo --workers
+    return parser, {
+        "demo": demo,
+        "events": events,
+        "action": action,
+        "command": command,
+        **scaleout,
+    }
 
 
 def _parse_args(argv: Sequence[str], secrets: Sequence[str]) -> argparse.Namespace:
@@ -449,6 +457,8 @@ def _ask_secret(args: argparse.Namespace) -> str | None:
 
 
 async def _run(args: argparse.Namespace) -> int:
+    if wants_scaleout(args):
+        return await run_command(args)
     if args.what == "demo":
         await _demo(args.duration, args.calls_per_second, args.seed)
         return 0
@@ -567,7 +577,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         secrets.append(os.environ["AMI_SECRET"])
     try:
         args = _parse_args(argv, secrets)
-        if args.what != "demo":
+        if args.what not in ("demo", "work"):
             args.secret = _ask_secret(args)
             if args.secret is None:
                 print(

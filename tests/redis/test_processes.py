@@ -1,0 +1,116 @@
+"""The scale-out as separate processes: ``trio-ami collect`` and two ``trio-ami work``, and the
+demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from typing import Any
+
+import pytest
+import trio
+from scaleout import COLLECTED, call_events, fake_pbx, wait_until
+
+from trio_ami._cli import main
+from trio_ami.redis import EmbeddedRedis, Keys
+
+
+class Lines:
+    """The lines a process prints, gathered as they come."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    async def gather(self, stream: trio.abc.ReceiveStream) -> None:
+        pending = b""
+        async for chunk in stream:
+            pending += chunk
+            *done, pending = pending.split(b"\n")
+            self.lines += [line.decode() for line in done]
+
+
+async def test_worker_processes_share_a_collector_processs_events_once_each(
+    redis_server: EmbeddedRedis, keys: Keys
+) -> None:
+    command = [sys.executable, "-m", "trio_ami"]
+    common = ["--redis", redis_server.url, "--prefix", keys.prefix]
+    environment = {**os.environ, "AMI_SECRET": "secret"}
+    outputs = [Lines(), Lines()]
+    async with fake_pbx() as (pbx, port), trio.open_nursery() as nursery:
+        processes: list[Any] = []
+        collector = await trio.lowlevel.open_process(
+            [*command, "collect", *common, "--server", f"pbx1=127.0.0.1:{port}", "-u", "admin"]
+            + [f"--event={name}" for name in COLLECTED],
+            env=environment,
+        )
+        processes.append(collector)
+        for number, output in enumerate(outputs):
+            worker = await trio.lowlevel.open_process(
+                [
+                    *command,
+                    "work",
+                    *common,
+                    "--server",
+                    "pbx1",
+                    "--json",
+                    "--consumer",
+                    f"p{number}",
+                ],
+                stdout=subprocess.PIPE,
+            )
+            processes.append(worker)
+            assert worker.stdout is not None
+            nursery.start_soon(output.gather, worker.stdout)
+        try:
+            await pbx.wait_for_sessions(1)
+            sent = []
+            for call in range(6):
+                for name, headers in call_events(call):
+                    pbx.push_event(name, headers)
+                    sent.append(headers["Seq"])
+
+            def handled() -> Counter[str]:
+                seqs: Counter[str] = Counter()
+                for output in outputs:
+                    for line in output.lines:
+                        headers = dict(json.loads(line)["headers"])
+                        seqs[headers["Seq"]] += 1
+                return seqs
+
+            await wait_until(lambda: len(handled()) == len(sent), timeout=30)
+            await trio.sleep(0.3)
+        finally:
+            for process in processes:
+                process.send_signal(signal.SIGINT)
+            with trio.fail_after(10):
+                for process in processes:
+                    await process.wait()
+            nursery.cancel_scope.cancel()
+    assert sorted(handled()) == sorted(sent)
+    assert set(handled().values()) == {1}
+    records = [json.loads(line) for output in outputs for line in output.lines]
+    assert {record["server"] for record in records} == {"pbx1"}
+    assert {record["consumer"] for record in records} <= {"p0", "p1"}
+    assert [process.returncode for process in processes] == [130, 130, 130]
+
+
+def test_the_demo_shows_which_worker_handled_what(capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["demo", "--workers", "2", "--duration", "0.6", "--calls-per-second", "10"])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "2 collectors hold pbx1; 2 workers share its events" in out
+    assert "Ping through a collector -> Pong" in out
+    assert "worker-1  pbx1" in out or "worker-2  pbx1" in out
+    assert ", 0 of them twice;" in out
+
+
+def test_the_commands_say_what_they_need(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["collect", "--server", "pbx1", "-u", "admin", "-s", "x"])
+    assert "NAME=HOST" in capsys.readouterr().err
+    assert main(["work", "--server", "pbx1", "--redis", "redis://127.0.0.1:1"]) == 1
+    assert "RedisUnavailable" in capsys.readouterr().err
