@@ -174,8 +174,8 @@ class Message(Mapping[str, str]):
         in bulk: what the parser does with every block it frames. ``fields`` are the other
         arguments of the class (``legacy_output`` for a response).
 
-        ``encoding`` is what :func:`check_encoding` returns (``None`` for UTF-8); nothing is
-        checked here.
+        ``encoding`` is ``None`` for UTF-8, else an encoding already known to be usable (one
+        that encodes ASCII as ASCII); nothing is checked here.
         """
         messages = instances(cls, packets, **fields)
         if encoding is not None:
