@@ -12,6 +12,8 @@ from trio.testing import MockClock
 
 from trio_ami.sansio import Event, Message, Response
 from trio_ami.testing import FakeAMIServer, SimChannel
+from trio_ami.testing._faults import Listening  # the piece itself is what is tested
+from trio_ami.testing._wire import list_marker
 
 
 def a_channel(name: str = "PJSIP/100-00000001") -> SimChannel:
@@ -112,6 +114,37 @@ async def test_restart_over_memory_streams_closes_the_sessions(autojump_clock: M
         assert responses(await client.rest()) == []
 
 
+async def test_listening_sockets_close_and_open_again_on_the_same_port() -> None:
+    async def serve(stream: trio.SocketStream) -> None:
+        await stream.send_all(b"hello")
+        await stream.aclose()
+
+    idle = Listening(await trio.open_tcp_listeners(0, host="127.0.0.1"), serve)
+    await idle.stop()  # never started: the sockets are closed all the same
+    assert not idle.is_open
+    with pytest.raises(OSError):
+        await trio.open_tcp_stream(idle.host, idle.port)
+    await idle.reopen()  # never started: nothing to accept in
+    assert not idle.is_open
+
+    listening = Listening(await trio.open_tcp_listeners(0, host="127.0.0.1"), serve)
+    async with trio.open_nursery() as nursery:
+        listening.start(nursery)
+        for _ in range(2):
+            stream = await trio.open_tcp_stream(listening.host, listening.port)
+            assert await stream.receive_some() == b"hello"
+            await stream.aclose()
+            await listening.stop()
+            await listening.stop()  # once is enough
+            with pytest.raises(OSError):
+                await trio.open_tcp_stream(listening.host, listening.port)
+            await listening.reopen()
+            await listening.reopen()  # open already
+        await listening.aclose()
+        await listening.reopen()  # closed for good
+        assert not listening.is_open
+
+
 # -- black hole ------------------------------------------------------------------------------------
 async def test_a_black_hole_reads_and_writes_nothing_until_lifted(
     autojump_clock: MockClock,
@@ -160,6 +193,32 @@ async def test_a_close_in_a_black_hole_reaches_the_client_when_lifted(
         assert [m.name for m in await client.rest()] == ["FullyBooted", "SuccessfulAuth"]
         server.lift_black_hole()  # nothing in a black hole: nothing happens
         nursery.cancel_scope.cancel()
+
+
+async def test_a_session_finished_in_a_black_hole_reads_nothing_more(
+    autojump_clock: MockClock,
+) -> None:
+    server = FakeAMIServer()
+    async with trio.open_nursery() as nursery:
+        client = await served(nursery, server)
+        [session] = server.sessions
+        session.black_hole()
+        assert session.send_event("UserEvent", {"UserEvent": "Queued"})
+        await client.action("Ping", action_id="never")
+        assert await silence(client, 600) == b""
+        session.finish()  # a graceful close: what is queued goes out first, once lifted
+        session.lift_black_hole()
+        names = [m.name for m in await client.rest()]
+        assert names == ["FullyBooted", "SuccessfulAuth", "UserEvent"]
+        assert [a["Action"] for a in session.received] == ["Login"]  # the Ping was never read
+
+
+def test_list_marker_reads_one_whole_packet() -> None:
+    assert list_marker(b"Response: Success\r\nEventList: Start\r\n\r\n") == "start"
+    assert list_marker(b"Event: X\r\nEventList: Complete\r\n\r\n") == "complete"
+    assert list_marker(b"Response: Success\r\n\r\n") == ""
+    assert list_marker(b"Response: Success\r\nEventList: start") == ""  # not whole
+    assert list_marker(b"x" * 300_000 + b"\r\n\r\n") == ""  # a line over the limits
 
 
 async def test_a_black_hole_over_tcp_keeps_the_connection_open() -> None:

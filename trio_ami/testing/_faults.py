@@ -85,10 +85,11 @@ class Listening:
 
     async def stop(self) -> None:
         """Stop accepting and close the sockets: connecting is refused from now on."""
-        if not self._listeners:
-            return
-        self._listeners = []
-        if self._accepting is not None:
+        listeners, self._listeners = self._listeners, []
+        if self._accepting is None:  # never started: nothing accepts on them
+            for listener in listeners:
+                await trio.aclose_forcefully(listener)
+        elif listeners:
             self._accepting.cancel()
             await self._stopped.wait()
 
