@@ -3,6 +3,7 @@ demo."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -17,6 +18,7 @@ from scaleout import COLLECTED, call_events, fake_pbx, wait_until
 
 from trio_ami._cli import main
 from trio_ami.redis import EmbeddedRedis, Keys
+from trio_ami.redis._cli import add_commands, run_command
 
 
 class Lines:
@@ -114,3 +116,41 @@ def test_the_commands_say_what_they_need(capsys: pytest.CaptureFixture[str]) -> 
     assert "NAME=HOST" in capsys.readouterr().err
     assert main(["work", "--server", "pbx1", "--redis", "redis://127.0.0.1:1"]) == 1
     assert "RedisUnavailable" in capsys.readouterr().err
+
+
+def _command_line(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    commands = parser.add_subparsers(dest="what")
+    add_commands(commands, commands.add_parser("demo"))
+    return parser.parse_args(argv)
+
+
+async def test_collect_and_work_in_one_process(
+    redis_server: EmbeddedRedis, keys: Keys, capsys: pytest.CaptureFixture[str]
+) -> None:
+    common = ["--redis", redis_server.url, "--prefix", keys.prefix]
+    async with fake_pbx() as (pbx, port), trio.open_nursery() as nursery:
+        server = f"pbx1=127.0.0.1:{port}"
+        options = ["-u", "admin", "-s", "secret", "--event", "Hangup", "--dedup-window", "1"]
+        collect = _command_line(["collect", *common, "--server", server, *options])
+        nursery.start_soon(run_command, collect)
+        await pbx.wait_for_sessions(1)
+        pbx.push_event("Hangup", {"Channel": "PJSIP/1-1", "Seq": "1"})
+        pbx.push_event("Newchannel", {"Channel": "PJSIP/1-2", "Seq": "2"})  # not collected
+        pbx.push_event("Hangup", {"Channel": "PJSIP/1-3", "Seq": "3"})
+        nursery.start_soon(run_command, _command_line(["work", *common, "--server", "pbx1"]))
+        with trio.fail_after(10):
+            out = ""
+            while out.count("Hangup") < 2:
+                await trio.sleep(0.05)
+                out += capsys.readouterr().out
+        nursery.cancel_scope.cancel()
+    assert "pbx1" in out and "PJSIP/1-1" in out and "PJSIP/1-3" in out
+    assert "PJSIP/1-2" not in out
+
+
+@pytest.mark.parametrize("server", ["pbx1", "=host", "pbx1=", "pbx1=host:port"])
+def test_a_server_is_name_equals_host(server: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        _command_line(["collect", "--server", server, "-u", "admin"])
+    assert "NAME=HOST" in capsys.readouterr().err

@@ -110,12 +110,20 @@ class EmbeddedRedis:
             time.sleep(0.01)
 
     def _answers(self) -> bool:
+        """Whether this server answers on its port (not another one that holds the port)."""
+        assert self._process is not None
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as probe:
-                probe.sendall(b"PING\r\n")
-                return probe.recv(16).startswith(b"+PONG")
+                probe.sendall(b"INFO server\r\n")
+                answer = b""
+                while b"process_id:" not in answer or not answer.endswith(b"\r\n"):
+                    chunk = probe.recv(65536)
+                    if not chunk:
+                        return False
+                    answer += chunk
         except OSError:
             return False
+        return f"process_id:{self._process.pid}\r\n".encode() in answer
 
     def stop(self) -> None:
         """Stop the server (SIGTERM: it writes its append-only file first)."""

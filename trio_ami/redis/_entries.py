@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
@@ -247,11 +247,3 @@ def decode_reply(blob: bytes, action: Action) -> Reply:
         items_received=len(items),
     )
     return Reply(result=result)
-
-
-def parse_servers(names: Sequence[str]) -> list[str]:
-    """Server names, each checked, none twice."""
-    checked = [check_server_name(name) for name in names]
-    if len(set(checked)) != len(checked):
-        raise ValueError(f"a server is named twice in {checked}")
-    return checked
