@@ -82,3 +82,17 @@ def test_the_soak_runs() -> None:
     for when in ("start", "end"):
         assert result["memory"][when]["tracemalloc_mb"] > 0
         assert result["memory"][when]["rss_mb"] > 0
+
+
+def test_the_scaleout_benchmark_runs() -> None:
+    result = run("bench_scaleout.py", "--quick", "--json", "--events", "600")
+    assert result["events"] == 600
+    assert result["handled"] == result["appended"] == result["duplicates"] == 600
+    assert result["overflowed"] == 0
+    for key in ("scaleout_per_s", "plain_per_s", "scaleout_vs_plain", "main_max_rss_mb"):
+        assert result[key] > 0, key
+    assert result["append_us_per_event_with_claim"] > 0
+    assert set(result["processes"]) == {
+        "collector-1", "collector-2", "worker-1", "worker-2", "worker-3"
+    }  # fmt: skip
+    assert all(figures["max_rss_mb"] > 0 for figures in result["processes"].values())

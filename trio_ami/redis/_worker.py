@@ -121,7 +121,7 @@ class Worker:
         *,
         group: str = "workers",
         consumer: str | None = None,
-        batch: int = 10,
+        batch: int = 100,
         block: float = 1.0,
         claim_idle: float = 30.0,
         keys: Keys | None = None,
@@ -318,7 +318,7 @@ async def open_worker(
                 print(event.server, event.name)
 
     ``options``: ``group`` (``"workers"``), ``consumer`` (a unique name by default: host,
-    process, random), ``batch`` (events taken per read: keep ``batch`` times the handler's time
+    process, random), ``batch`` (events taken per read, 100: keep ``batch`` times the handler's time
     well under ``claim_idle``), ``block`` (seconds a read waits), ``claim_idle`` (seconds an
     unacknowledged event waits before another worker takes it over), ``action_timeout`` and
     ``keys``. Raises :class:`RedisUnavailable` if Redis does not answer.
