@@ -21,7 +21,8 @@ One run, on this machine:
   this process, ``async for`` reading each event's name, with the same window.
 - claim: one collector in this process and no worker, the events appended with the dedup claim
   (``dedup_window=5``) and without (``0``), alternating, the best of three each: the claim's
-  cost per event is the difference.
+  cost per event is the difference; and Redis's own time per claim (``SET``) and per append
+  (``XADD``), from ``INFO commandstats`` over these runs.
 - memory: the peak resident set of each process (``VmHWM`` on Linux).
 """
 
@@ -225,6 +226,8 @@ async def main_run(total: int, log: Any) -> dict[str, Any]:
             log(f"scale-out (2 collectors, {WORKERS} workers): {result['scaleout_per_s']:,.0f}/s")
             result["plain_per_s"] = await plain_run(pbx, port, blocks, total)
             log(f"one plain subscription: {result['plain_per_s']:,.0f}/s")
+            async with open_redis(redis.url) as client:
+                await client.config_resetstat()
             with_claim = without = float("inf")
             for repeat in range(CLAIM_REPEATS):  # alternating, the best of each
                 with_claim = min(
@@ -233,6 +236,12 @@ async def main_run(total: int, log: Any) -> dict[str, Any]:
                 without = min(
                     without, await claim_run(pbx, port, blocks, total, redis.url, 0.0, repeat)
                 )
+            async with open_redis(redis.url) as client:
+                commands = await client.info("commandstats")
+            # Redis's own time per claim (SET NX PX, run by the script) and per append (XADD).
+            for command in ("set", "xadd"):
+                figures = commands.get(f"cmdstat_{command}", {})
+                result[f"redis_us_per_{command}"] = figures.get("usec_per_call", 0.0)
     finally:
         redis.close()
     result["scaleout_vs_plain"] = round(result["scaleout_per_s"] / result["plain_per_s"], 3)
@@ -241,7 +250,9 @@ async def main_run(total: int, log: Any) -> dict[str, Any]:
     result["claim_us_per_event"] = round((with_claim - without) * 1e6, 2)
     log(
         f"one collector into Redis: {with_claim * 1e6:.1f} us/event with the claim, "
-        f"{without * 1e6:.1f} without: the claim costs {result['claim_us_per_event']:.1f} us"
+        f"{without * 1e6:.1f} without: the claim costs {result['claim_us_per_event']:.1f} us; "
+        f"in Redis, {result['redis_us_per_set']} us per claim, {result['redis_us_per_xadd']} us "
+        "per XADD"
     )
     result["processes"] = children
     result["main_max_rss_mb"] = round(max_rss_mb(), 1)
