@@ -61,6 +61,9 @@ nitpicky = True
 nitpick_ignore = [
     # CPython 3.11's inventory lists the attributes of re.Pattern but not the class itself.
     ("py:class", "re.Pattern"),
+    # The Redis client of the optional trio_ami.redis, coredis, is documented online only:
+    # the offline build has no inventory of it.
+    ("py:class", "coredis.client.basic.Redis"),
 ]
 
 # -- intersphinx, offline ------------------------------------------------------------------------
@@ -77,7 +80,13 @@ intersphinx_mapping = {
 # The public modules re-export names defined in private ones. Autodoc finds a ``#:`` comment
 # only in the module it was pointed at, and links a signature's types by where they are
 # defined; these hooks look in the defining module and link to where a name is documented.
-PUBLIC_MODULES = ("trio_ami", "trio_ami.resilience", "trio_ami.sansio", "trio_ami.testing")
+PUBLIC_MODULES = (
+    "trio_ami",
+    "trio_ami.resilience",
+    "trio_ami.sansio",
+    "trio_ami.testing",
+    "trio_ami.redis",
+)
 
 
 def is_private(path: str) -> bool:

@@ -16,6 +16,7 @@ REFERENCE = {
     "trio_ami.resilience": DOCS / "api" / "resilience.md",
     "trio_ami.sansio": DOCS / "api" / "sansio.md",
     "trio_ami.testing": DOCS / "api" / "testing.md",
+    "trio_ami.redis": DOCS / "api" / "redis.md",
 }
 _TOCTREE = re.compile(r"^```\{toctree\}\n(.*?)^```", re.MULTILINE | re.DOTALL)
 

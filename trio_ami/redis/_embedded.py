@@ -139,10 +139,12 @@ class EmbeddedRedis:
                 process.wait()
 
     def restart(self) -> None:
+        """Stop the server and start it again on the same port."""
         self.stop()
         self.start()
 
     def close(self) -> None:
+        """Stop the server and delete its temporary directory, data included."""
         self.stop()
         self._directory.cleanup()
 
