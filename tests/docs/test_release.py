@@ -36,13 +36,14 @@ def test_version_option(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out == f"trio-ami {VERSION}\n"
 
 
-def test_version_option_of_the_installed_command() -> None:
+@pytest.mark.parametrize("command", ["module", "script"])
+def test_version_option_of_the_installed_command(command: str) -> None:
+    script = Path(sys.executable).with_name("trio-ami")
+    if command == "script" and not script.exists():
+        pytest.skip("no trio-ami script beside this interpreter")
+    argv = [str(script)] if command == "script" else [sys.executable, "-m", "trio_ami"]
     done = subprocess.run(
-        [sys.executable, "-m", "trio_ami", "--version"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+        [*argv, "--version"], capture_output=True, text=True, timeout=60, check=False
     )
     assert (done.returncode, done.stdout, done.stderr) == (0, f"trio-ami {VERSION}\n", "")
 
