@@ -35,9 +35,11 @@ DEFAULT_KEEPALIVE = 20.0
 __all__ = [
     "connect_ami",
     "exception_leaves",
+    "group_outcome",
     "only_exceptions",
     "open_ami",
     "open_reconnecting_ami",
+    "reconnecting_client",
     "wrap_ami_stream",
 ]
 
@@ -145,7 +147,7 @@ async def open_ami(
                     error = exc
                 await connection.aclose()
     except BaseExceptionGroup as group:
-        error = _group_outcome(group, error)
+        error = group_outcome(group, error)
     if connection is not None:
         error = _block_outcome(connection, body, error)
     if error is not None:
@@ -179,23 +181,8 @@ async def open_reconnecting_ami(
     ``max_attempts`` failed in a row), the block is cancelled and that error comes out of it;
     the block's own errors come out as they are, and no exception group is added.
     """
-    settings = Settings(**options)
-    if "keepalive" not in options:
-        settings = attrs.evolve(settings, keepalive=DEFAULT_KEEPALIVE)
-    if port is None:
-        port = 5039 if settings.tls else 5038
-    address = port
-
-    async def connect() -> trio.abc.Stream:
-        return await open_stream(host, address, settings.tls, settings.connect_timeout)
-
-    client = ReconnectingAMI(
-        connect,
-        username=username,
-        secret=secret,
-        settings=settings,
-        policy=policy,
-        peer=f"{host}:{port}",
+    client = reconnecting_client(
+        host, port, username=username, secret=secret, policy=policy, **options
     )
     error: BaseException | None = None
     body = trio.CancelScope()
@@ -210,7 +197,7 @@ async def open_reconnecting_ami(
                 error = exc
             await client.aclose()
     except BaseExceptionGroup as group:
-        error = _group_outcome(group, error)
+        error = group_outcome(group, error)
     failure = client.failure
     if failure is not None and trio.current_effective_deadline() != -math.inf:
         # The client gave up (and the block is not cancelled from outside): the block was
@@ -220,6 +207,34 @@ async def open_reconnecting_ami(
             error = failure
     if error is not None:
         raise error
+
+
+def reconnecting_client(
+    host: str,
+    port: int | None = None,
+    *,
+    username: str,
+    secret: str,
+    policy: ReconnectPolicy | None = None,
+    name: str | None = None,
+    **options: Unpack[ConnectOptions],
+) -> ReconnectingAMI:
+    """A reconnecting client of ``host`` (not running yet), with a keepalive of 20 seconds
+    unless ``options`` say otherwise; ``name`` is how logs and errors call the server."""
+    settings = Settings(**options)
+    if "keepalive" not in options:
+        settings = attrs.evolve(settings, keepalive=DEFAULT_KEEPALIVE)
+    if port is None:
+        port = 5039 if settings.tls else 5038
+    address = port
+
+    async def connect() -> trio.abc.Stream:
+        return await open_stream(host, address, settings.tls, settings.connect_timeout)
+
+    peer = f"{host}:{port}" if name is None else f"{name} ({host}:{port})"
+    return ReconnectingAMI(
+        connect, username=username, secret=secret, settings=settings, policy=policy, peer=peer
+    )
 
 
 async def _cancel_when_given_up(client: ReconnectingAMI, body: trio.CancelScope) -> None:
@@ -235,7 +250,7 @@ async def _cancel_when_lost(connection: AMIConnection, body: trio.CancelScope) -
         body.cancel()
 
 
-def _group_outcome(
+def group_outcome(
     group: BaseExceptionGroup[BaseException], error: BaseException | None
 ) -> BaseException:
     """What a block raises when the nursery of the library's own tasks raised ``group``.

@@ -219,7 +219,7 @@ class ReconnectingAMI(TypedHelpers, trio.abc.AsyncResource):
         self._reconnects = 0
         self._attempts = 0
         self._failures = 0
-        self._since = trio.current_time()  # when the state last went up or down
+        self._since = 0.0  # when the state last went up or down (trio time, from run())
         self._time = {"connected": 0.0, "down": 0.0}
         self._ami_version = ""
         # Each subscription's part on the connection logging in, opened before the login.
@@ -329,6 +329,7 @@ class ReconnectingAMI(TypedHelpers, trio.abc.AsyncResource):
         if self._started:
             raise RuntimeError("a ReconnectingAMI runs once")
         self._started = True
+        self._since = trio.current_time()
         if self._closing:  # closed before it ran
             task_status.started()
             return

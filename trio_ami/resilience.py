@@ -1,4 +1,5 @@
-"""Staying connected: the reconnecting client, its link markers, and a pool of servers.
+"""Staying connected: the reconnecting client, its link markers, and a pool of servers
+(:func:`open_ami_pool`).
 
 ::
 
@@ -26,6 +27,14 @@ from ._markers import (
     SubscriptionItem,
 )
 from ._open import open_reconnecting_ami
+from ._pool import (
+    AMIPool,
+    PoolEvent,
+    PoolSubscription,
+    ServerConfig,
+    ServerOverflow,
+    open_ami_pool,
+)
 from ._reconnect import (
     RETRY_SAFE_ACTIONS,
     LinkState,
@@ -37,6 +46,12 @@ from ._reconnect import (
 
 __all__ = [
     "RETRY_SAFE_ACTIONS",
+    "AMIPool",
+    "PoolEvent",
+    "PoolSubscription",
+    "ServerConfig",
+    "ServerOverflow",
+    "open_ami_pool",
     "LinkLost",
     "LinkMarker",
     "LinkRestored",

@@ -576,3 +576,13 @@ async def test_the_filters_are_applied_on_the_next_link_when_lost_meanwhile(
         in record.getMessage()
         for record in caplog.records
     )
+
+
+def test_the_resilience_names_live_in_their_own_module() -> None:
+    import trio_ami
+    import trio_ami.resilience as resilience
+
+    for name in resilience.__all__:
+        assert getattr(resilience, name) is not None
+        assert name not in trio_ami.__all__  # the top level stays what most users need
+    assert resilience.open_reconnecting_ami.__module__ == "trio_ami._open"
