@@ -39,8 +39,6 @@ exclude_patterns = ["_build", "examples", "api/inventories", "README.md"]
 myst_heading_anchors = 3
 myst_enable_extensions = ["colon_fence"]
 myst_fence_as_directive = ["mermaid"]  # the state diagram of sansio.md, drawn in the browser
-# Links to files in the repository beside the docs (scripts, tests) are not pages.
-suppress_warnings = ["myst.xref_missing"]
 
 html_theme = "alabaster"
 add_module_names = False  # the page names the module; private paths never show
