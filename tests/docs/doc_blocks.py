@@ -45,6 +45,9 @@ import trio_ami
 from trio_ami import resilience
 from trio_ami.testing import FakeAMIServer
 
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup
+
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "pbx.example.com"
 USERS = {"admin": "..."}
@@ -125,7 +128,8 @@ class Block:
 
     @property
     def where(self) -> str:
-        return f"{self.path.relative_to(ROOT)}:{self.line}"
+        shown = self.path.relative_to(ROOT) if self.path.is_relative_to(ROOT) else self.path
+        return f"{shown}:{self.line}"
 
     @property
     def is_python(self) -> bool:
@@ -281,10 +285,25 @@ async def serve_block(run: Run, body: Callable[[], Awaitable[object]]) -> None:
         try:
             with trio.fail_after(HUNG_AFTER):
                 await run_until_idle(run, server, body)
+        except BaseExceptionGroup as group:
+            raise only_error(group) from None  # the block's own error, as the block raised it
         except trio.TooSlowError:
             raise BlockHung(f"still running after {HUNG_AFTER} s, not waiting for events") from None
         finally:
             trio.socket.set_custom_hostname_resolver(None)
+
+
+def only_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one error in the harness's group, or the group when there are several."""
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        error = pending.pop()
+        if isinstance(error, BaseExceptionGroup):
+            pending.extend(error.exceptions)
+        else:
+            leaves.append(error)
+    return leaves[0] if len(leaves) == 1 else group
 
 
 async def run_until_idle(
