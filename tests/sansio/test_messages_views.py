@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from types import MemberDescriptorType
 
 import pytest
 
@@ -19,6 +20,15 @@ def test_attribute_reads_stay_on_the_fast_path(cls: type[Message]) -> None:
     # class) would take every attribute read of a message off CPython's fast path.
     assert not any("__getattr__" in vars(klass) for klass in cls.__mro__)
     assert not hasattr(cls("Event: A"), "__dict__")
+
+
+def test_raw_reads_its_slot() -> None:
+    event = Event("Event: A\nB: c")
+    assert event.raw == b"Event: A\r\nB: c"
+    assert isinstance(vars(Message)["raw"], MemberDescriptorType)  # no function between
+    with pytest.raises(AttributeError):
+        event.raw = b"Event: B"  # type: ignore[misc]
+    assert event.raw == b"Event: A\r\nB: c"
 
 
 def test_views_are_computed_once() -> None:

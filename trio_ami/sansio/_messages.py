@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, ClassVar, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
 
 import attrs
 
@@ -26,6 +26,7 @@ from ._fastpath import (
     instances,
     lowered_bytes,
     needle,
+    slot_alias,
     split_headers,
 )
 
@@ -121,10 +122,11 @@ class Message(Mapping[str, str]):
     #: The header whose value names the message (``Event`` for events, ``Response`` for responses).
     name_key: ClassVar[str] = ""
 
-    @property
-    def raw(self) -> bytes:
-        """The packet's bytes: its lines joined by ``\\r\\n``, without the final blank line."""
-        return self._raw
+    if TYPE_CHECKING:  # at run time, the slot of _raw under a public name (see slot_alias)
+
+        @property
+        def raw(self) -> bytes:
+            """The packet's bytes: its lines joined by ``\\r\\n``, without the final blank line."""
 
     # -- lazily computed views ------------------------------------------------------------------
     @cached_in("_codec")
@@ -402,3 +404,4 @@ def message_from_text(text: str | bytes) -> Message:
 
 
 fill_lowered = lowered_bytes(Message, "_lowered", "_raw")
+slot_alias(Message, "raw", "_raw")
