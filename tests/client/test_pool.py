@@ -242,3 +242,10 @@ async def test_the_pool_block_passes_its_own_errors_through() -> None:
                     await pool.wait_connected()
                     raise KeyError("mine")
             assert pool.states() == {"only": "closed"}
+
+
+async def test_a_pool_closed_before_it_runs_closes_its_clients(autojump_clock: MockClock) -> None:
+    client = ReconnectingAMI(Dialer().connect, username="admin", secret=SECRET)
+    pool = AMIPool({"only": client})
+    await pool.aclose()
+    assert pool.states() == {"only": "closed"}

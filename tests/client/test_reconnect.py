@@ -10,6 +10,7 @@ import random
 import pytest
 import trio
 from helpers.links import SECRET, Dialer, answer, event, reconnecting, serve_logins
+from helpers.secrets import assert_no_secret
 from trio.testing import MockClock
 
 from trio_ami import (
@@ -586,3 +587,21 @@ def test_the_resilience_names_live_in_their_own_module() -> None:
         assert getattr(resilience, name) is not None
         assert name not in trio_ami.__all__  # the top level stays what most users need
     assert resilience.open_reconnecting_ami.__module__ == "trio_ami._open"
+
+
+async def test_no_error_statistic_or_log_of_a_refused_client_shows_the_secret(
+    autojump_clock: MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="trio_ami")
+    async with reconnecting() as (ami, dialer):
+        async with ami.subscribe() as events:
+            server = await dialer.server()
+            await server.greet()
+            login = await server.expect("Login")
+            assert login["Secret"] == SECRET  # plain auth: the wire has it, nothing else may
+            await server.answer(login, "Error", ("Message", "Authentication failed"))
+            with pytest.raises(AuthenticationError) as caught:
+                await events.receive()
+    shown = [caught.value, ami.failure, ami.closed_error(), ami.statistics(), events.statistics()]
+    shown += [(record.getMessage(), record.args) for record in caplog.records]
+    assert_no_secret(shown, SECRET)

@@ -100,11 +100,9 @@ async def test_a_black_hole_is_found_by_the_keepalive_and_left() -> None:
             server.push_event("UserEvent", {"UserEvent": "Before"})
             assert kinds([await events.receive()]) == ["UserEvent"]
             server.black_hole()
-            start = trio.current_time()
-            lost = await events.receive()
+            lost = await events.receive()  # when, exactly: test_keepalive.py
             assert isinstance(lost, LinkLost)
             assert "no answer to the keepalive Ping within 0.2 s" in lost.reason
-            assert trio.current_time() - start < 1.0  # interval + deadline, and some slack
             server.lift_black_hole()  # the old sessions wake; the client has moved on
             restored = await events.receive()
             assert isinstance(restored, LinkRestored)
@@ -200,11 +198,11 @@ async def test_a_slow_consumer_during_a_reconnect_loses_nothing_of_either_link()
         async with ami.subscribe("UserEvent", buffer=1000) as events:
             for number in range(300):
                 server.push_event("UserEvent", {"UserEvent": "Old", "N": str(number)})
-            await server.wait_until(lambda: True)
-            await trio.sleep(0.1)  # the consumer sleeps while the link is lost and restored
+            while events.statistics().buffered < 300:  # all read off the socket, none consumed
+                await trio.sleep(0.01)
             await server.restart(delay=0.05)
-            await ami.wait_connected()
-            await trio.sleep(0.05)
+            while not (ami.connected and ami.statistics().reconnects == 1):
+                await trio.sleep(0.01)
             for number in range(300):
                 server.push_event("UserEvent", {"UserEvent": "New", "N": str(number)})
             items: list[SubscriptionItem] = []
