@@ -602,6 +602,7 @@ async def test_no_error_statistic_or_log_of_a_refused_client_shows_the_secret(
             await server.answer(login, "Error", ("Message", "Authentication failed"))
             with pytest.raises(AuthenticationError) as caught:
                 await events.receive()
-    shown = [caught.value, ami.failure, ami.closed_error(), ami.statistics(), events.statistics()]
+    shown: list[object] = [caught.value, ami.failure, ami.closed_error(), ami.statistics()]
+    shown.append(events.statistics())
     shown += [(record.getMessage(), record.args) for record in caplog.records]
     assert_no_secret(shown, SECRET)
