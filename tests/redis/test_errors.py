@@ -9,7 +9,15 @@ import sys
 
 import pytest
 import trio
-from scaleout import Handled, ami_server, call_events, fake_pbx, run_worker, start_collectors
+from scaleout import (
+    Handled,
+    ami_server,
+    call_events,
+    fake_pbx,
+    run_worker,
+    start_collectors,
+    wait_until,
+)
 
 from trio_ami import AMIError
 from trio_ami.redis import (
@@ -18,6 +26,7 @@ from trio_ami.redis import (
     EmbeddedRedis,
     Keys,
     RedisUnavailable,
+    ScaleOutError,
     open_redis,
     open_worker,
 )
@@ -160,3 +169,28 @@ def test_the_command_line_offers_its_commands_without_importing_coredis() -> Non
     )
     done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+async def test_a_command_redis_refuses_is_retried_and_logged(
+    redis_server: EmbeddedRedis, keys: Keys, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with (
+        fake_pbx() as (pbx, port),
+        open_redis(redis_server.url) as client,
+        trio.open_nursery() as nursery,
+    ):
+        await client.set(keys.events("pbx1"), "not a stream")  # every XADD fails: WRONGTYPE
+        [collector] = await start_collectors(
+            nursery, redis_server.url, [ami_server("pbx1", port)], keys, count=1
+        )
+        await pbx.wait_for_sessions(1)
+        pbx.push_event("Hangup", {"Seq": "1"})
+        await wait_until(lambda: collector.statistics().servers["pbx1"].redis_errors >= 2)
+        assert collector.statistics().servers["pbx1"].buffered == 1
+        with pytest.raises(ScaleOutError, match="consumer group"):
+            async with open_worker(redis_server.url, ["pbx1"], keys=keys):
+                pass  # pragma: no cover
+        await client.delete([keys.events("pbx1")])
+        await wait_until(lambda: collector.statistics().servers["pbx1"].appended == 1)
+        nursery.cancel_scope.cancel()
+    assert any("refused a command" in record.getMessage() for record in caplog.records)

@@ -47,7 +47,7 @@ async def test_every_event_of_a_call_flow_is_handled_exactly_once(
     assert [s.received for s in stats] == [len(sent), len(sent)]
     assert sum(s.appended for s in stats) == len(sent)
     assert sum(s.duplicates for s in stats) == len(sent)
-    assert {worker for worker, _, _ in handled.log} == {"w0", "w1", "w2"}
+    assert {worker for worker, _, _ in handled.log} <= {"w0", "w1", "w2"}
     first = handled.log[0][2]
     assert first.server == "pbx1"
     assert first.collector in ("c0", "c1")

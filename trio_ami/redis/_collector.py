@@ -42,7 +42,7 @@ from ..sansio import (
 )
 from ._entries import Keys, Reply, RequestEntry, check_server_name, encode_reply
 from ._errors import MalformedEntry
-from ._store import LOST, Backoff, RedisClient, open_redis
+from ._store import FAILED, LOST, Backoff, RedisClient, open_redis
 
 __all__ = [
     "AMIServer",
@@ -61,19 +61,40 @@ COLLECTORS = "collectors"
 
 # KEYS: the stream, then one claim key per packet. ARGV: the window in ms (0: no claim), the
 # stream's length, the server, the collector, then a packet and its time for each claim key.
+# Returns how many were appended and how many were done with (appended, or claimed by another),
+# and the error that stopped it, if one did. A script's writes stay when it fails, so a claim
+# whose append failed is released: the retry must not take the event for a duplicate.
 _APPEND = """
 local window = tonumber(ARGV[1])
 local appended = 0
 for i = 2, #KEYS do
     local at = 5 + (i - 2) * 2
-    if window == 0 or redis.call('SET', KEYS[i], '1', 'NX', 'PX', window) then
-        redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'packet', ARGV[at],
-                   'server', ARGV[3], 'received', ARGV[at + 1], 'collector', ARGV[4])
+    local claimed = true
+    if window ~= 0 then
+        claimed = redis.pcall('SET', KEYS[i], '1', 'NX', 'PX', window)
+        if type(claimed) == 'table' and claimed.err then
+            return {appended, i - 2, claimed.err}
+        end
+    end
+    if claimed then
+        local added = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*',
+            'packet', ARGV[at], 'server', ARGV[3], 'received', ARGV[at + 1],
+            'collector', ARGV[4])
+        if type(added) == 'table' and added.err then
+            if window ~= 0 then
+                redis.call('DEL', KEYS[i])
+            end
+            return {appended, i - 2, added.err}
+        end
         appended = appended + 1
     end
 end
-return appended
+return {appended, #KEYS - 1}
 """
+
+
+class RefusedAppend(Exception):
+    """Redis refused to append an event (out of memory, the key of another type...)."""
 
 
 class EventBatches(Protocol):
@@ -351,6 +372,15 @@ class _ServerPipe:
             self.wake.set()
 
     # -- the Redis side -------------------------------------------------------------------------
+    def redis_failed(self, error: Exception) -> None:
+        """Count and log a failed command (it is retried)."""
+        self.redis_errors += 1
+        name = self.collector.name
+        if isinstance(error, LOST):
+            log.warning("collector %s: Redis out of reach: %s", name, error)
+        else:
+            log.error("collector %s: Redis refused a command: %r", name, error)
+
     async def write(self, client: RedisClient, script: Any) -> None:
         collector = self.collector
         keys = collector.keys
@@ -368,17 +398,21 @@ class _ServerPipe:
             for packet, received in batch:
                 values += [packet, repr(received)]
             try:
-                appended = int(await script(keys=[stream, *claims], args=values))
-            except LOST as exc:
-                self.redis_errors += 1
-                log.warning("collector %s: Redis out of reach: %s", collector.name, exc)
+                answer = await script(keys=[stream, *claims], args=values)
+            except FAILED as exc:
+                self.redis_failed(exc)
                 await backoff.wait()
                 continue
-            backoff.reset()
-            for _ in batch:
+            appended, done = int(answer[0]), int(answer[1])
+            for _ in range(done):
                 self.waiting.popleft()
             self.appended += appended
-            self.duplicates += len(batch) - appended
+            self.duplicates += done - appended
+            if len(answer) > 2:  # Redis refused an append: the rest waits for the retry
+                self.redis_failed(RefusedAppend(answer[2]))
+                await backoff.wait()
+            else:
+                backoff.reset()
 
     # -- actions --------------------------------------------------------------------------------
     async def serve_actions(self, client: RedisClient, ami: AMISession) -> None:
@@ -405,13 +439,12 @@ class _ServerPipe:
                         # Acknowledged before it is sent: never sent twice, whatever happens.
                         await client.xack(stream, COLLECTORS, [e.identifier for e in entries])
                         await client.xdel(stream, [e.identifier for e in entries])
-                except LOST as exc:
-                    self.redis_errors += 1
-                    log.warning("collector %s: Redis out of reach: %s", self.collector.name, exc)
-                    await backoff.wait()
-                    continue
                 except coredis.exceptions.StreamConsumerGroupError:
                     grouped = False  # Redis restarted empty: make the group again
+                    continue
+                except FAILED as exc:
+                    self.redis_failed(exc)
+                    await backoff.wait()
                     continue
                 backoff.reset()
                 for entry in entries:
@@ -459,8 +492,8 @@ class _ServerPipe:
                 try:
                     await client.rpush(key, [blob])
                     await client.pexpire(key, 60_000)
-                except LOST:
-                    self.redis_errors += 1
+                except FAILED as exc:
+                    self.redis_failed(exc)
                     await backoff.wait()
                 else:
                     return

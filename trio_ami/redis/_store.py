@@ -23,7 +23,7 @@ from ._errors import RedisUnavailable
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
 
-__all__ = ["LOST", "Backoff", "RedisClient", "open_redis", "safe_url"]
+__all__ = ["FAILED", "LOST", "Backoff", "RedisClient", "open_redis", "safe_url"]
 
 log = logging.getLogger("trio_ami.redis")
 
@@ -31,6 +31,8 @@ RedisClient = coredis.Redis[bytes]
 
 #: What a command raises when Redis is out of reach (a running part retries after these).
 LOST = (coredis.exceptions.ConnectionError, OSError)  # OSError: TimeoutError included
+#: What a command raises when Redis fails it in any way (out of memory, say): retried as well.
+FAILED = (coredis.exceptions.RedisError, OSError)
 
 
 class _TCPConnection(TCPConnection):

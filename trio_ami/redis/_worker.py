@@ -40,8 +40,8 @@ from ..sansio import (
 )
 from ._collector import COLLECTORS, ensure_group
 from ._entries import EventEntry, Keys, RequestEntry, check_server_name, decode_reply
-from ._errors import MalformedEntry, RedisUnavailable, ServerUnavailable
-from ._store import LOST, Backoff, RedisClient, open_redis
+from ._errors import MalformedEntry, RedisUnavailable, ScaleOutError, ServerUnavailable
+from ._store import FAILED, LOST, Backoff, RedisClient, open_redis
 
 __all__ = ["RemoteServer", "StreamEvent", "Worker", "WorkerStatistics", "open_worker"]
 
@@ -145,6 +145,7 @@ class Worker:
         self._current: StreamEvent | None = None
         self._acks: dict[str, list[str]] = {}
         self._unacked = 0
+        self._groups_missing = False
         self._own_read = False  # this consumer's own pending entries, read once at the start
         self._cursors = dict.fromkeys(self._streams, "0-0")
         self._next_claim = 0.0
@@ -225,6 +226,9 @@ class Worker:
         backoff = Backoff()
         while True:
             try:
+                if self._groups_missing:
+                    await self.create_groups()
+                    self._groups_missing = False
                 await self.flush()
                 if trio.current_time() >= self._next_claim:
                     self._next_claim = trio.current_time() + self.claim_idle / 2
@@ -237,14 +241,20 @@ class Worker:
                     if self._ready:
                         return
                 await self._read(">")
-            except LOST as exc:
-                self.redis_errors += 1
-                log.warning("worker %s: Redis out of reach: %s", self.consumer, exc)
-                await backoff.wait()
             except coredis.exceptions.StreamConsumerGroupError:
-                await self.create_groups()  # Redis restarted empty
+                self._groups_missing = True  # Redis restarted empty
+            except FAILED as exc:
+                self._redis_failed(exc)
+                await backoff.wait()
             else:
                 return
+
+    def _redis_failed(self, error: Exception) -> None:
+        self.redis_errors += 1
+        if isinstance(error, LOST):
+            log.warning("worker %s: Redis out of reach: %s", self.consumer, error)
+        else:
+            log.error("worker %s: Redis refused a command: %r", self.consumer, error)
 
     async def _read(self, position: str) -> None:
         found = await self.client.xreadgroup(
@@ -329,11 +339,13 @@ async def open_worker(
             await worker.create_groups()
         except LOST as exc:
             raise RedisUnavailable(f"Redis was lost while starting: {exc}") from exc
+        except FAILED as exc:
+            raise ScaleOutError(f"Redis refused the consumer group: {exc}") from exc
         try:
             yield worker
         finally:
             # Unless Redis is gone: then the events stay pending, for another worker.
-            with trio.CancelScope(shield=True), trio.move_on_after(2.0), suppress(*LOST):
+            with trio.CancelScope(shield=True), trio.move_on_after(2.0), suppress(*FAILED):
                 await worker.flush()
 
 
@@ -405,9 +417,9 @@ class RemoteServer(TypedHelpers):
             )
             # A grace second past the deadline, for the collector's own timeout reply.
             answer = await self.client.blpop([self.keys.reply(request.request_id)], limit + 1.0)
-        except LOST as exc:
+        except FAILED as exc:
             raise RedisUnavailable(
-                f"Redis was lost while requesting {act.name} of {self.name}: it may have been "
+                f"Redis failed while requesting {act.name} of {self.name}: it may have been "
                 f"sent, and is not sent again ({exc})"
             ) from exc
         if answer is None:
