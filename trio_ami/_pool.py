@@ -21,7 +21,15 @@ from ._open import group_outcome, reconnecting_client
 from ._reconnect import LinkState, ReconnectingAMI, ReconnectPolicy, ReconnectStatistics
 from ._settings import ConnectOptions, SubscribeOptions
 from ._subscription import DEFAULT_BUFFER
-from .sansio import ActionResult, AMIError, ConnectionClosed, Request, SubscriptionOverflow
+from .sansio import (
+    ActionResult,
+    AMIError,
+    AuthenticationError,
+    ConnectionClosed,
+    Ending,
+    Request,
+    SubscriptionOverflow,
+)
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -130,7 +138,9 @@ class PoolSubscription(trio.abc.ReceiveChannel[PoolEvent]):
                     await _send(send, _Raise(ServerOverflow(server, exc.missed)))
                     continue
                 except AMIError as exc:  # its client gave up: its last word, the others go on
-                    closed = ConnectionClosed(f"{server}: {exc}")
+                    refused = isinstance(exc, AuthenticationError)
+                    ending = Ending.LOGIN_REFUSED if refused else Ending.TRANSPORT_ERROR
+                    closed = ConnectionClosed(f"{server}: {exc}", ending=ending)
                     closed.__cause__ = exc
                     await _send(send, PoolEvent(server, LinkLost(closed)))
                     return

@@ -11,7 +11,7 @@ import trio
 from helpers.links import SECRET, Dialer, answer, event, serve_logins
 from trio.testing import MockClock
 
-from trio_ami import ConnectionClosed, Event, Settings, SubscriptionOverflow
+from trio_ami import ConnectionClosed, Ending, Event, Settings, SubscriptionOverflow
 from trio_ami.resilience import (
     AMIPool,
     LinkLost,
@@ -129,6 +129,7 @@ async def test_a_server_refusing_the_login_says_so_in_the_stream_and_the_rest_go
             assert gave_up.server == "bad"
             assert isinstance(gave_up.item, LinkLost)
             assert gave_up.item.reason == "bad: Authentication failed"
+            assert gave_up.item.ending is Ending.LOGIN_REFUSED
             assert pool.states()["bad"] == "failed"
             with pytest.raises(ConnectionClosed, match="gave up"):
                 await pool.wait_connected()
