@@ -606,3 +606,16 @@ async def test_no_error_statistic_or_log_of_a_refused_client_shows_the_secret(
     shown.append(events.statistics())
     shown += [(record.getMessage(), record.args) for record in caplog.records]
     assert_no_secret(shown, SECRET)
+
+
+async def test_a_failing_predicate_ends_its_subscription_only(autojump_clock: MockClock) -> None:
+    def broken(event: Event) -> bool:
+        raise LookupError("no such field")
+
+    async with reconnecting() as (ami, dialer):
+        async with ami.subscribe(predicate=broken) as bad, ami.subscribe() as good:
+            (server,) = await serve_logins(dialer, 1)
+            await server.send(event("Hangup"))
+            with pytest.raises(LookupError, match="no such field"):
+                await bad.receive()
+            assert names(await take(good, 1)) == ["Hangup"]

@@ -74,6 +74,24 @@ async def test_a_restart_in_the_middle_of_a_list_retries_the_read_only_list() ->
     assert len(coreshow) == 2
 
 
+async def test_a_list_read_as_it_comes_is_not_sent_again_when_cut() -> None:
+    server = FakeAMIServer()
+    for number in range(1, 5):
+        server.pbx.add_channel(channel(number))
+    async with client_of(server) as ami:
+        server.close_mid_list(after=2)
+        seen = []
+        with pytest.raises(ConnectionClosed):
+            async with ami.action_stream("CoreShowChannels") as channels:
+                async for item in channels:
+                    seen.append(item["Channel"])
+        assert seen == ["PJSIP/100-00000001", "PJSIP/100-00000002"]
+        async with ami.action_stream("CoreShowChannels") as channels:  # on the next link
+            assert len([item async for item in channels]) == 4
+    coreshow = [a for a in server.received if a["Action"] == "CoreShowChannels"]
+    assert len(coreshow) == 2  # the cut one, once, and the new one
+
+
 async def test_a_restart_in_the_middle_of_an_action_fails_it_and_never_sends_it_again() -> None:
     server = FakeAMIServer()
     server.stall("Originate")  # in flight when the server restarts
