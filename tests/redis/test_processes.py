@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 import trio
-from scaleout import COLLECTED, call_events, fake_pbx, wait_until
+from scaleout import COLLECTED, ami_server, call_events, fake_pbx, start_collectors, wait_until
 
 from trio_ami._cli import main
-from trio_ami.redis import EmbeddedRedis, Keys
+from trio_ami.redis import EmbeddedRedis, Keys, Worker, open_redis
 from trio_ami.redis._cli import add_commands, run_command
 
 
@@ -154,3 +154,68 @@ def test_a_server_is_name_equals_host(server: str, capsys: pytest.CaptureFixture
     with pytest.raises(SystemExit):
         _command_line(["collect", "--server", server, "-u", "admin"])
     assert "NAME=HOST" in capsys.readouterr().err
+
+
+async def _blocked_in_a_read(client: Any) -> bool:
+    """Whether a client of Redis waits in XREADGROUP (the stopped worker process)."""
+    clients = await client.client_list()
+    return any(
+        c.get("name") == "trio-ami-worker:doomed"
+        and c.get("cmd") == "xreadgroup"
+        and "b" in str(c.get("flags"))
+        for c in clients
+    )
+
+
+async def test_a_killed_worker_processs_events_are_handled_by_another(
+    redis_server: EmbeddedRedis, keys: Keys
+) -> None:
+    command = [sys.executable, "-m", "trio_ami"]
+    common = ["--redis", redis_server.url, "--prefix", keys.prefix]
+    work = [*command, "work", *common, "--server", "pbx1", "--json", "--claim-idle", "0.5"]
+    survivor = Lines()
+    async with (
+        fake_pbx() as (pbx, port),
+        open_redis(redis_server.url) as client,
+        trio.open_nursery() as nursery,
+    ):
+        [collector] = await start_collectors(
+            nursery, redis_server.url, [ami_server("pbx1", port)], keys, count=1
+        )
+        doomed = await trio.lowlevel.open_process([*work, "--consumer", "doomed"])
+        try:
+            # Stopped while it waits in a read: Redis hands it the events all the same.
+            with trio.fail_after(30):
+                while True:
+                    await trio.sleep(0.05)
+                    if await _blocked_in_a_read(client):
+                        doomed.send_signal(signal.SIGSTOP)
+                        await trio.sleep(0.05)
+                        if await _blocked_in_a_read(client):
+                            break
+                        doomed.send_signal(signal.SIGCONT)
+            sent = []
+            for name, headers in call_events(0):
+                pbx.push_event(name, headers)
+                sent.append(headers["Seq"])
+            await wait_until(lambda: collector.statistics().servers["pbx1"].appended == len(sent))
+            with trio.fail_after(10):  # all handed to the stopped worker, none acknowledged
+                while (await Worker(client, ["pbx1"], keys=keys).pending())["pbx1"] < len(sent):
+                    await trio.sleep(0.02)
+        finally:
+            doomed.kill()
+            await doomed.wait()
+        other = await trio.lowlevel.open_process(
+            [*work, "--consumer", "survivor"], stdout=subprocess.PIPE
+        )
+        assert other.stdout is not None
+        nursery.start_soon(survivor.gather, other.stdout)
+        try:
+            await wait_until(lambda: len(survivor.lines) >= len(sent), timeout=30)
+        finally:
+            other.send_signal(signal.SIGINT)
+            await other.wait()
+        nursery.cancel_scope.cancel()
+    records = [json.loads(line) for line in survivor.lines]
+    assert sorted(dict(r["headers"])["Seq"] for r in records) == sorted(sent)
+    assert all(record["reclaimed"] for record in records)

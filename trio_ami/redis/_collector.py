@@ -253,7 +253,11 @@ class Collector:
     ) -> NoReturn:
         """Collect until cancelled. Raises :class:`RedisUnavailable` if Redis does not answer
         at the start; later losses of Redis or of a server are retried."""
-        async with open_redis(self.redis_url) as client, trio.open_nursery() as nursery:
+        name = f"trio-ami-collector:{self.name}"
+        async with (
+            open_redis(self.redis_url, client_name=name) as client,
+            trio.open_nursery() as nursery,
+        ):
             script = client.register_script(_APPEND)
             for pipe in self._pipes.values():
                 await nursery.start(pipe.run, client, script)

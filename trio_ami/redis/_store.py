@@ -56,8 +56,11 @@ def _leaves(error: BaseException) -> list[BaseException]:
 
 
 @asynccontextmanager
-async def open_redis(url: str, *, connect_timeout: float = 5.0) -> AsyncIterator[RedisClient]:
-    """A coredis client for ``url`` (``redis://host:port/db``), checked with a PING.
+async def open_redis(
+    url: str, *, connect_timeout: float = 5.0, client_name: str | None = None
+) -> AsyncIterator[RedisClient]:
+    """A coredis client for ``url`` (``redis://host:port/db``), checked with a PING;
+    ``client_name`` names its connections in Redis's ``CLIENT LIST``.
 
     Raises :class:`RedisUnavailable` if Redis does not answer. The block's own exceptions come
     out as they are: coredis runs its connections in a nursery of its own, whose exception
@@ -66,7 +69,9 @@ async def open_redis(url: str, *, connect_timeout: float = 5.0) -> AsyncIterator
     failure: BaseException | None = None
     error: BaseException | None = None
     try:
-        pool = coredis.ConnectionPool.from_url(url, connect_timeout=connect_timeout)
+        pool = coredis.ConnectionPool.from_url(
+            url, connect_timeout=connect_timeout, client_name=client_name
+        )
         if pool.connection_class is TCPConnection:
             pool.connection_class = _TCPConnection
         # Never resend on our behalf: a resent XADD could send an action twice.

@@ -333,8 +333,9 @@ async def open_worker(
     unacknowledged event waits before another worker takes it over), ``action_timeout`` and
     ``keys``. Raises :class:`RedisUnavailable` if Redis does not answer.
     """
-    async with open_redis(redis_url) as client:
-        worker = Worker(client, servers, **options)
+    consumer = options.pop("consumer", None) or _default_consumer()
+    async with open_redis(redis_url, client_name=f"trio-ami-worker:{consumer}") as client:
+        worker = Worker(client, servers, consumer=consumer, **options)
         try:
             await worker.create_groups()
         except LOST as exc:
