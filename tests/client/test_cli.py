@@ -204,6 +204,23 @@ async def test_events_reconnect_when_the_keepalive_finds_the_link_dead() -> None
     assert packets[-1] == b"" and all(p.startswith(b"Event: Hangup\r\n") for p in packets[:-1])
 
 
+async def test_events_end_when_the_login_is_refused_after_a_restart() -> None:
+    # A refused login is not retried (retrying only locks the account): the tool ends.
+    server = FakeAMIServer(users={"admin": "s3cret"})
+    async with server.listen_tcp() as (host, port):
+        login = (host, "-p", str(port), "-u", "admin")
+        async with cli_process("events", *login) as cli:
+            await read_until(cli, b"\n", server, [HANGUP])
+            server.refuse_logins(1)
+            await server.restart()
+            with trio.fail_after(20):
+                err = await read_all(cli.stderr)
+                await cli.wait()
+    assert cli.returncode == 1
+    assert "AuthenticationError" in err.decode() and "s3cret" not in err.decode()
+    assert server.statistics().logins_refused == 1
+
+
 async def test_events_without_reconnecting_end_at_the_loss() -> None:
     server = FakeAMIServer(users={"admin": "s3cret"})
     async with server.listen_tcp() as (host, port):
