@@ -6,7 +6,6 @@ from __future__ import annotations
 import attrs
 import pytest
 import trio
-from scaleout import ami_server, fake_pbx, start_collectors, wait_until
 
 from trio_ami import ActionFailed, ActionTimeout, InvalidActionError
 from trio_ami.redis import (
@@ -20,6 +19,8 @@ from trio_ami.redis import (
 )
 from trio_ami.redis._entries import RequestEntry
 from trio_ami.testing import FakeSession
+
+from .scaleout import ami_server, fake_pbx, start_collectors, wait_until
 
 
 async def test_an_action_reaches_the_server_once_and_its_answer_comes_back(

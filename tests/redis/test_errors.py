@@ -9,15 +9,6 @@ import sys
 
 import pytest
 import trio
-from scaleout import (
-    Handled,
-    ami_server,
-    call_events,
-    fake_pbx,
-    run_worker,
-    start_collectors,
-    wait_until,
-)
 
 from trio_ami import AMIError
 from trio_ami.redis import (
@@ -29,6 +20,16 @@ from trio_ami.redis import (
     ScaleOutError,
     open_redis,
     open_worker,
+)
+
+from .scaleout import (
+    Handled,
+    ami_server,
+    call_events,
+    fake_pbx,
+    run_worker,
+    start_collectors,
+    wait_until,
 )
 
 NOWHERE = "redis://admin:hunter2@127.0.0.1:1"

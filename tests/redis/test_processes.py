@@ -14,11 +14,12 @@ from typing import Any
 
 import pytest
 import trio
-from scaleout import COLLECTED, ami_server, call_events, fake_pbx, start_collectors, wait_until
 
 from trio_ami._cli import main
 from trio_ami.redis import EmbeddedRedis, Keys, Worker, open_redis
 from trio_ami.redis._cli import add_commands, run_command
+
+from .scaleout import COLLECTED, ami_server, call_events, fake_pbx, start_collectors, wait_until
 
 
 class Lines:

@@ -6,7 +6,10 @@ from __future__ import annotations
 from functools import partial
 
 import trio
-from scaleout import (
+
+from trio_ami.redis import EmbeddedRedis, Keys
+
+from .scaleout import (
     Handled,
     ami_server,
     call_events,
@@ -15,8 +18,6 @@ from scaleout import (
     start_collectors,
     wait_until,
 )
-
-from trio_ami.redis import EmbeddedRedis, Keys
 
 
 async def test_every_event_of_a_call_flow_is_handled_exactly_once(
