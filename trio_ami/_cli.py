@@ -19,8 +19,8 @@ import trio
 
 from . import __version__
 from ._connection import AMIConnection
-from ._markers import LinkLost, LinkRestored
-from ._open import open_ami, open_reconnecting_ami
+from ._open import open_ami
+from ._watch import watch_events
 from .redis._cli import add_commands, run_command, wants_scaleout
 from .sansio import ActionFailed, ActionResult, AMIError, Event, Message, requests
 
@@ -340,7 +340,7 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
         "the network fails, the server stops answering the keepalive Ping) it connects again, "
         "with a growing delay between attempts, and says so on a line of its own: "
         "'--- link lost: <why>', then '--- link back after <N> s' (on stderr with --raw). "
-        "Events that happened meanwhile are missed.",
+        "Events that happened meanwhile are missed. A refused login ends it (exit status 1).",
         epilog=_EPILOG,
     )
     _connection_args(events)
@@ -463,7 +463,7 @@ async def _run(args: argparse.Namespace) -> int:
         await _demo(args.duration, args.calls_per_second, args.seed)
         return 0
     if args.what == "events" and args.reconnect:
-        await _watch_events(args)
+        await watch_events(args, lambda event: _print_event(event, raw=args.raw))
         return 0
     async with open_ami(
         args.host,
@@ -494,33 +494,6 @@ def _print_event(event: Event, *, raw: bool) -> None:
         sys.stdout.buffer.flush()
     else:
         print(format_event(event), flush=True)
-
-
-async def _watch_events(args: argparse.Namespace) -> None:
-    """``events`` across reconnections, with a line of its own where the link was lost and
-    where it came back (on stderr with ``--raw``: its stdout holds packets only)."""
-    markers = sys.stderr if args.raw else sys.stdout
-    async with open_reconnecting_ami(
-        args.host,
-        args.port,
-        username=args.username,
-        secret=args.secret,
-        auth=args.auth,
-        tls=args.tls or None,
-        keepalive=args.keepalive,
-        keepalive_timeout=args.keepalive,
-    ) as ami:
-        async with ami.subscribe(*args.names) as stream:
-            async for item in stream:
-                if isinstance(item, LinkLost):
-                    why = item.reason.removeprefix("the AMI connection is closed: ")
-                    marker = f"--- link lost: {why}"
-                elif isinstance(item, LinkRestored):
-                    marker = f"--- link back after {item.down_for:.1f} s"
-                else:
-                    _print_event(item, raw=args.raw)
-                    continue
-                print(f"{time.strftime('%H:%M:%S')}  {marker}", file=markers, flush=True)
 
 
 async def _command(ami: AMIConnection, command: str) -> int:
