@@ -96,3 +96,16 @@ def test_check_encoding_refuses_what_ami_cannot_use() -> None:
         check_encoding("no-such-codec")
     with pytest.raises(ValueError, match="ASCII"):
         check_encoding("utf-16")
+
+
+def test_a_legacy_command_answer_keeps_the_encoding() -> None:
+    parser = PacketParser(expect_banner=False, encoding="latin-1")
+    parser.receive_data(
+        b"Response: Follows\r\nPrivilege: Command\r\nActionID: 1\r\n"
+        b"caf\xe9\n--END COMMAND--\r\n\r\n"
+    )
+    [response] = parser.take_messages()
+    assert isinstance(response, Response) and response.is_legacy_command
+    assert response.encoding == "latin-1"
+    assert response.output == ["café"]
+    assert response.to_bytes().endswith(b"caf\xe9\n--END COMMAND--\r\n\r\n")
