@@ -485,21 +485,26 @@ async def test_it_runs_once_and_closes_before_running(autojump_clock: MockClock)
 async def test_a_subscription_closed_during_the_login_gets_no_part(
     autojump_clock: MockClock,
 ) -> None:
-    async with reconnecting() as (ami, dialer):
-        events = ami.open_subscription()
+    dialer = Dialer()
+    settings = Settings(auth="plain", logoff_timeout=0.5)
+    ami = ReconnectingAMI(dialer.connect, username="admin", secret=SECRET, settings=settings)
+    events = ami.open_subscription()  # before the client runs: its part opens before the login
+    async with trio.open_nursery() as nursery:
+        await nursery.start(ami.run)
         server = await dialer.server()
         await server.greet()
-        login = await server.expect("Login")  # its part is open on this connection already
+        login = await server.expect("Login")
         await events.aclose()
         await server.answer(login, "Success")
         await ami.wait_connected()
         assert ami.connection is not None
         assert ami.connection.statistics().subscriptions == ()
-        with pytest.raises(trio.EndOfChannel):
-            await events.receive_batch()
-        events.close()  # again: nothing happens
-        with pytest.raises(ValueError, match="max_events must be at least 1"):
-            await events.receive_batch(0)
+        await ami.aclose()
+    with pytest.raises(trio.EndOfChannel):
+        await events.receive_batch()
+    events.close()  # again: nothing happens
+    with pytest.raises(ValueError, match="max_events must be at least 1"):
+        await events.receive_batch(0)
 
 
 async def test_a_batch_ends_with_the_client(autojump_clock: MockClock) -> None:
