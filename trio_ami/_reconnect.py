@@ -457,6 +457,9 @@ class ReconnectingAMI(TypedHelpers, trio.abc.AsyncResource):
                     subscription.end()
                 self._done.set()
 
+    #: Log off and stop, as leaving the ``open_reconnecting_ami`` block does (:meth:`aclose`).
+    logoff = aclose
+
     # -- actions --------------------------------------------------------------------------------
     async def action(
         self,

@@ -515,7 +515,7 @@ async def test_a_batch_ends_with_the_client(autojump_clock: MockClock) -> None:
             assert names(await events.receive_batch()) == ["A", "B"]
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(server.answer_logoff)
-                await ami.aclose()
+                await ami.logoff()
             with pytest.raises(trio.EndOfChannel):
                 await events.receive_batch()
             assert events.statistics().closed
