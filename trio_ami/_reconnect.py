@@ -125,6 +125,10 @@ class ReconnectPolicy:
     jitter: float = 0.5
     #: Give up after this many failed attempts in a row (``None``: never).
     max_attempts: int | None = None
+    #: A link lost within this many seconds of its login counts as a failed attempt, so that
+    #: a server that drops every client right after the login (a crash loop) gets the backoff,
+    #: not a storm of logins; 0 turns this off.
+    stable_after: float = 10.0
     #: A refused login stops the client (the credentials are wrong: retrying only locks the
     #: account); ``True`` keeps trying, with the same backoff.
     retry_refused_login: bool = False
@@ -140,6 +144,8 @@ class ReconnectPolicy:
             raise ValueError(f"factor must be at least 1, not {self.factor}")
         if not 0 <= self.jitter <= 1:
             raise ValueError(f"jitter must be between 0 and 1, not {self.jitter}")
+        if self.stable_after < 0:
+            raise ValueError(f"stable_after must not be negative, not {self.stable_after}")
         if self.max_attempts is not None and self.max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1 or None, not {self.max_attempts}")
 
@@ -383,7 +389,9 @@ class ReconnectingAMI(TypedHelpers, trio.abc.AsyncResource):
         self._pending = list(zip(subscriptions, segments, strict=True))
         return connection
 
-    async def _back_off(self, error: AMIError) -> None:
+    async def _back_off(self, error: AMIError, up_for: float | None = None) -> None:
+        """Count a failed attempt (or a link lost ``up_for`` seconds after its login), then
+        wait the backoff; raise if that was the last attempt allowed."""
         self._failures += 1
         self._last_error = error
         failures = self._failures
@@ -393,13 +401,22 @@ class ReconnectingAMI(TypedHelpers, trio.abc.AsyncResource):
                 f"no session with {self.peer} after {failures} attempts: {error}"
             ) from error
         delay = self.policy.delay(failures, self._rng)
-        logger.warning(
-            "AMI connection to %s failed (attempt %d): %s; next attempt in %.2f s",
-            self.peer,
-            failures,
-            error,
-            delay,
-        )
+        if up_for is None:
+            logger.warning(
+                "AMI connection to %s failed (attempt %d): %s; next attempt in %.2f s",
+                self.peer,
+                failures,
+                error,
+                delay,
+            )
+        else:
+            logger.warning(
+                "AMI link to %s lost %.2f s after its login (attempt %d); next attempt in %.2f s",
+                self.peer,
+                up_for,
+                failures,
+                delay,
+            )
         await trio.sleep(delay)
 
     async def _serve(self, connection: AMIConnection) -> None:
@@ -422,7 +439,7 @@ class ReconnectingAMI(TypedHelpers, trio.abc.AsyncResource):
             logger.info("AMI link to %s is back after %.2f s", self.peer, restored.down_for)
         else:
             logger.info("AMI client connected to %s", self.peer)
-        self._failures = 0
+        failures, self._failures = self._failures, 0
         self._connection = connection
         self._ami_version = connection.ami_version
         opened = {id(sub) for sub, _ in self._pending}
@@ -438,7 +455,11 @@ class ReconnectingAMI(TypedHelpers, trio.abc.AsyncResource):
         lost = connection.closed_error()
         self._last_error = lost
         logger.warning("AMI link to %s lost: %s", self.peer, lost)
+        up_for = trio.current_time() - self._since
         self._set_state("reconnecting")
+        if up_for < self.policy.stable_after:  # lost right after the login: one failure more
+            self._failures = failures
+            await self._back_off(lost, up_for)
 
     async def aclose(self) -> None:
         """Log off and stop: waiting actions fail with :class:`ConnectionClosed`, and every

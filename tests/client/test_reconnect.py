@@ -4,6 +4,7 @@ giving up, markers, the rules for actions, what is re-applied, statistics and lo
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import random
 
@@ -31,6 +32,11 @@ from trio_ami.resilience import (
     SubscriptionItem,
 )
 from trio_ami.sansio import requests
+
+
+def gaps(times: list[float]) -> list[float]:
+    """The time between each attempt and the next."""
+    return [later - earlier for earlier, later in itertools.pairwise(times)]
 
 
 def names(items: list[SubscriptionItem]) -> list[str]:
@@ -63,6 +69,7 @@ def test_the_delays_grow_by_the_factor_up_to_the_ceiling_less_the_jitter() -> No
         {"factor": 0.5},
         {"jitter": 1.5},
         {"max_attempts": 0},
+        {"stable_after": -1},
     ],
 )
 def test_a_policy_out_of_range_is_refused(options: dict[str, float]) -> None:
@@ -79,11 +86,7 @@ async def test_failed_attempts_wait_the_backoff_with_its_jitter(autojump_clock: 
     ):
         await serve_logins(dialer, 1)
         await ami.wait_connected()
-        gaps = [
-            later - earlier
-            for earlier, later in zip(dialer.attempts, dialer.attempts[1:], strict=False)
-        ]
-        assert gaps == pytest.approx([1.0, 1.0, 3.0, 5.0, 4.375])
+        assert gaps(dialer.attempts) == pytest.approx([1.0, 1.0, 3.0, 5.0, 4.375])
         statistics = ami.statistics()
         assert statistics.attempts == 6
         assert statistics.failures == 0
@@ -147,6 +150,7 @@ async def test_attempts_and_losses_are_logged_without_the_secret(
     ):
         await serve_logins(dialer, 1)
         await ami.wait_connected()
+        await trio.sleep(10)  # a stable link: its loss is no failed attempt
         dialer.break_link()
         await serve_logins(dialer, 1)
         await ami.wait_connected()
@@ -171,7 +175,7 @@ async def test_subscriptions_get_the_markers_in_order_with_their_events(
             (first,) = await serve_logins(dialer, 1)
             await ami.wait_connected()
             await first.send(event("Newchannel", Channel="a"), event("Hangup", Channel="a"))
-            await trio.testing.wait_all_tasks_blocked()
+            await trio.sleep(10)  # a stable link: the first attempt after its loss is at once
             dialer.break_link()
             dialer.refusals = 1  # down for one backoff delay
             (second,) = await serve_logins(dialer, 1)
@@ -624,3 +628,38 @@ async def test_a_failing_predicate_ends_its_subscription_only(autojump_clock: Mo
             with pytest.raises(LookupError, match="no such field"):
                 await bad.receive()
             assert names(await take(good, 1)) == ["Hangup"]
+
+
+async def test_links_lost_right_after_the_login_get_the_backoff(
+    autojump_clock: MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    policy = ReconnectPolicy(initial_delay=1.0, stable_after=5.0, max_attempts=4)
+    async with reconnecting(policy=policy) as (ami, dialer):
+        for _ in range(3):  # a server in a crash loop: it drops every client after the login
+            (server,) = await serve_logins(dialer, 1)
+            await trio.sleep(0.5)
+            await server.close()
+        (server,) = await serve_logins(dialer, 1)
+        await trio.sleep(5.0)  # stable at last
+        await server.close()
+        (server,) = await serve_logins(dialer, 1)
+        await ami.wait_connected()
+        assert gaps(dialer.attempts) == pytest.approx([1.5, 2.5, 4.5, 5.0])
+        assert ami.statistics().reconnects == 4
+    assert (
+        "AMI link to pbx:5038 lost 0.50 s after its login (attempt 2); next attempt in 2.00 s"
+        in [record.getMessage() for record in caplog.records]
+    )
+
+
+async def test_a_crash_loop_counts_toward_max_attempts(autojump_clock: MockClock) -> None:
+    policy = ReconnectPolicy(initial_delay=1.0, max_attempts=2)
+    async with reconnecting(policy=policy) as (ami, dialer):
+        for _ in range(2):
+            (server,) = await serve_logins(dialer, 1)
+            await server.close()
+        await ami.wait_closed()
+    assert ami.state == "failed"
+    assert "no session with pbx:5038 after 2 attempts: the AMI connection is closed" in str(
+        ami.failure
+    )
