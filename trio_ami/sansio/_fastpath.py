@@ -23,9 +23,9 @@ __all__ = [
     "SlotView",
     "cached_in",
     "instances",
-    "lowered_bytes",
     "needle",
     "slot_alias",
+    "slot_setter",
     "split_headers",
 ]
 
@@ -198,23 +198,17 @@ NEEDLES: dict[str, bytes] = {}
 _NEEDLES_MAX = 1024
 
 
-def lowered_bytes(cls: type[_O], slot: str, raw: str) -> Callable[[_O], bytes]:
-    """What computes ``b"\\r\\n"`` + the lowered bytes in an instance's slot ``raw`` (folding
-    ASCII keeps every offset) and keeps them in the slot ``slot``.
+def slot_setter(cls: type[_O], slot: str) -> Callable[[_O, Any], None]:
+    """What stores a value into the slot ``slot`` of a frozen, slotted instance of ``cls``.
 
-    Every lookup reads these bytes, so they are no :class:`SlotView`: the lookup reads the slot
-    inline with ``getattr()`` and calls this only when it is unset. Reading an absent key cost
-    595 ns through a function call, 495 inline (1415 and 1304 ns on a message's first lookup).
+    For the bytes every lookup searches (the packet's, lowered): the lookup reads their slot
+    inline with ``getattr()`` and, on the first lookup, computes them inline and stores them with
+    this. Reading an absent key cost 565 ns with the slot read inline, 595 through a function
+    that reads or fills it, and a message's first lookup 1341 against 1415 (routing by name and
+    ActionID: 0.93 of the speed with the first lookup's function, pairwise medians of 21 runs).
     """
-    store: Callable[[_O, bytes], None] = vars(cls)[slot].__set__
-    read: Callable[[_O], bytes] = vars(cls)[raw].__get__
-
-    def fill(instance: Any) -> bytes:
-        folded = b"\r\n" + read(instance).lower()
-        store(instance, folded)
-        return folded
-
-    return fill
+    store: Callable[[_O, Any], None] = vars(cls)[slot].__set__
+    return store
 
 
 def needle(key: str) -> bytes:

@@ -24,9 +24,9 @@ from ._fastpath import (
     NAMES_MAX,
     cached_in,
     instances,
-    lowered_bytes,
     needle,
     slot_alias,
+    slot_setter,
     split_headers,
 )
 
@@ -245,10 +245,12 @@ class Message(Mapping[str, str]):
             # Fast path: find the key at the start of a line in the case-folded bytes. "Key:
             # value" at the first match is the answer; anything else there ("Key:value") is left
             # to the full split.
-            # Read inline, filled by the function on the first lookup (see lowered_bytes).
+            # The packet's bytes lowered after a line end (folding ASCII keeps every offset),
+            # kept for the next lookups; read and filled inline (see slot_setter).
             folded: bytes | None = getattr(self, "_lowered", None)
             if folded is None:
-                folded = fill_lowered(self)
+                folded = b"\r\n" + self._raw.lower()
+                _store_lowered(self, folded)
             pos = folded.find(found)
             if pos < 0:
                 return default
@@ -403,5 +405,5 @@ def message_from_text(text: str | bytes) -> Message:
     return message_class(raw)(raw)
 
 
-fill_lowered = lowered_bytes(Message, "_lowered", "_raw")
+_store_lowered = slot_setter(Message, "_lowered")
 slot_alias(Message, "raw", "_raw")
