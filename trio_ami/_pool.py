@@ -148,6 +148,8 @@ class PoolSubscription(trio.abc.ReceiveChannel[PoolEvent]):
                     return
 
     async def receive(self) -> PoolEvent:
+        """The next item of any server, with its server's name; :class:`ServerOverflow` when
+        a server's part overflowed, ``trio.EndOfChannel`` once every part has ended."""
         item = await self._receive.receive()
         if isinstance(item, _Raise):
             raise item.error
