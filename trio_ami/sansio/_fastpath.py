@@ -1,8 +1,9 @@
 """The speed tricks of the packet layer, in one place, each with the figure that pays for it.
 
 Nothing here changes what a message says: each trick is a shortcut to the answer the plain code
-gives. The figures are MB/s of the workload named in ``benchmarks/bench_parser.py``, measured
-with and without the trick, alternated in one process (see ``docs/benchmarks.md``).
+gives. The figures are MB/s of the workload named in ``benchmarks/bench_parser.py``, on its 4 MB
+corpus in 64 KiB chunks, with and without the trick, alternated in one process (medians of 9
+runs, CPU time; see ``docs/benchmarks.md``), unless another measure is named.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class SlotView(property, Generic[_O, _V]):
     def __init__(self, slot: str, compute: Callable[[_O], _V]) -> None:
         def read(instance: _O) -> _V:
             # getattr() with a default clears the AttributeError of an unset slot in C: a
-            # read cost 115 ns so, 177 in a try statement.
+            # read of a filled slot cost 115 ns so, 177 in a try statement (a toy class).
             value: _V = getattr(instance, slot, _UNSET)
             if value is _UNSET:
                 value = compute(instance)
@@ -104,8 +105,8 @@ def cached_in(slot: str) -> Callable[[Callable[[_O], _V]], SlotView[_O, _V]]:
 # -- bulk construction ----------------------------------------------------------------------------
 # The parser builds messages by the thousand: a bare instance per packet and a store into each
 # of its slots, all in C-level map() passes, instead of the generated __init__ (which a frozen
-# class runs through object.__setattr__ once per field). Parse only: 477 MB/s with it, 310 with
-# cls(packet) per packet; routing: 343 against 248.
+# class runs through object.__setattr__ once per field). Parse only: 328 MB/s with it, 274 with
+# cls(packet) per packet.
 _Setter = Callable[[Any, Any], None]
 _SETTERS: dict[type[Any], tuple[_Setter, list[tuple[str, _Setter, Any]]]] = {}
 
@@ -139,7 +140,7 @@ def instances(cls: type[_T], values: list[Any], **fields: Any) -> list[_T]:
 # -- names ----------------------------------------------------------------------------------------
 # The first line of an event or response -> its name (ASCII names only, so the same in every
 # encoding allowed). A PBX sends a few dozen kinds of events: routing reads the name of every
-# one, and a dict lookup of the first line beats decoding it. Routing: 343 MB/s with it, 233
+# one, and a dict lookup of the first line beats decoding it. Routing: 313 MB/s with it, 217
 # without. Bounded in count and length: names are few and short, but a peer could send any.
 NAMES: dict[bytes, str] = {}
 NAMES_MAX = 4096
@@ -150,7 +151,7 @@ NAME_MEMO_LENGTH = 80
 # Header lines repeat across events ("Privilege: call,all", "Context: from-internal", a call's
 # "Channel:" and "Uniqueid:" in each of its events): a memo of line -> (key, value) turns most of
 # a packet's split into dictionary lookups. Keys, values and pairs are immutable, so messages
-# share them safely. Full: 73 MB/s with it, 48.5 without.
+# share them safely. Full: 51.7 MB/s with it, 30.6 without.
 # At most 4096 lines of at most 160 characters are kept, whatever the peer sends.
 LINES: dict[str, tuple[str, str]] = {}
 _LINES_MAX = 4096
@@ -192,8 +193,8 @@ def split_headers(text: str) -> tuple[tuple[str, str], ...]:
 # key -> the bytes that find it at the start of a line in a message's case-folded bytes
 # (b"\r\n" + folded key + b":"), or b"" for a key that search cannot answer. A lookup by one
 # C-level find in the packet's bytes, with no split at all, is what makes the typical workload
-# (name and three headers) cheap; the memo saves building the needle for each. Typical: 108 MB/s
-# with the memo, 83 without. Bounded: user code may look up arbitrary keys.
+# (name and three headers) cheap; the memo saves building the needle for each. Typical: 118.5
+# MB/s with the memo, 84.4 without. Bounded: user code may look up arbitrary keys.
 NEEDLES: dict[str, bytes] = {}
 _NEEDLES_MAX = 1024
 
@@ -203,9 +204,9 @@ def slot_setter(cls: type[_O], slot: str) -> Callable[[_O, Any], None]:
 
     For the bytes every lookup searches (the packet's, lowered): the lookup reads their slot
     inline with ``getattr()`` and, on the first lookup, computes them inline and stores them with
-    this. Reading an absent key cost 565 ns with the slot read inline, 595 through a function
-    that reads or fills it, and a message's first lookup 1341 against 1415 (routing by name and
-    ActionID: 0.93 of the speed with the first lookup's function, pairwise medians of 21 runs).
+    this. Routing by name and ActionID (the first lookup of most events) ran at 0.93 of the
+    speed of the code before views with a function that read or filled the slot, 0.99 inline
+    (pairwise medians of 21 and 15 alternated runs).
     """
     store: Callable[[_O, Any], None] = vars(cls)[slot].__set__
     return store
