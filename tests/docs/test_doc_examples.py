@@ -20,7 +20,7 @@ from doc_blocks import (
 
 BLOCKS = all_blocks()
 PYTHON_BLOCKS = [block for block in BLOCKS if block.is_python]
-RUN = [block for block in PYTHON_BLOCKS if block.marker is None]
+RUN = [block for block in PYTHON_BLOCKS if block.marker is None or block.marker[0] == FILE]
 NOT_RUN_BLOCKS = [block for block in PYTHON_BLOCKS if block.marker and block.marker[0] == NOT_RUN]
 EXCERPTS = [block for block in PYTHON_BLOCKS if block.marker and block.marker[0] == EXCERPT]
 
