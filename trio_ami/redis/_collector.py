@@ -22,6 +22,7 @@ import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, suppress
+from functools import partial
 from itertools import islice
 from typing import Any, NoReturn, Protocol
 
@@ -259,8 +260,9 @@ class Collector:
             trio.open_nursery() as nursery,
         ):
             script = client.register_script(_APPEND)
-            for pipe in self._pipes.values():
-                await nursery.start(pipe.run, client, script)
+            async with trio.open_nursery() as starting:  # every server tried at once
+                for pipe in self._pipes.values():
+                    starting.start_soon(partial(nursery.start, pipe.run, client, script))
             task_status.started()
             await trio.sleep_forever()
         raise AssertionError("unreachable")  # pragma: no cover
