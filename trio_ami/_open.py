@@ -18,7 +18,8 @@ import attrs
 import trio
 
 from ._connection import AMIConnection
-from ._reconnect import ReconnectingAMI, ReconnectPolicy
+from ._policy import ReconnectPolicy
+from ._reconnect import ReconnectingAMI
 from ._settings import ConnectOptions, SessionOptions, Settings
 from ._transport import open_stream
 from .sansio import ConnectionClosed

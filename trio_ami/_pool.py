@@ -18,7 +18,8 @@ import trio
 
 from ._markers import LinkLost, ResilientSubscription, SubscriptionItem
 from ._open import group_outcome, reconnecting_client
-from ._reconnect import LinkState, ReconnectingAMI, ReconnectPolicy, ReconnectStatistics
+from ._policy import ReconnectPolicy
+from ._reconnect import LinkState, ReconnectingAMI, ReconnectStatistics
 from ._settings import ConnectOptions, SubscribeOptions
 from ._subscription import DEFAULT_BUFFER
 from .sansio import (

@@ -27,6 +27,7 @@ from ._markers import (
     SubscriptionItem,
 )
 from ._open import open_reconnecting_ami
+from ._policy import RETRY_SAFE_ACTIONS, ReconnectPolicy
 from ._pool import (
     AMIPool,
     PoolEvent,
@@ -35,14 +36,7 @@ from ._pool import (
     ServerOverflow,
     open_ami_pool,
 )
-from ._reconnect import (
-    RETRY_SAFE_ACTIONS,
-    LinkState,
-    ReconnectingAMI,
-    ReconnectPolicy,
-    ReconnectStatistics,
-    StreamFactory,
-)
+from ._reconnect import LinkState, ReconnectingAMI, ReconnectStatistics, StreamFactory
 
 __all__ = [
     "RETRY_SAFE_ACTIONS",
