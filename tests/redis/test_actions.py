@@ -3,6 +3,8 @@ back; nothing is ever sent twice or late."""
 
 from __future__ import annotations
 
+import socket
+
 import attrs
 import pytest
 import trio
@@ -157,4 +159,30 @@ async def test_a_collector_whose_server_drops_it_reconnects_and_goes_on(
         await wait_until(lambda: collector.statistics().servers["pbx1"].appended == 1)
         pong = await RemoteServer(client, "pbx1", keys=keys).ping()
         assert pong["Ping"] == "Pong"
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_collector_of_two_servers_goes_on_while_one_is_down(
+    redis_server: EmbeddedRedis, keys: Keys
+) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    async with (
+        fake_pbx() as (pbx, port),
+        open_redis(redis_server.url) as client,
+        trio.open_nursery() as nursery,
+    ):
+        servers = [ami_server("pbx1", port), ami_server("pbx2", dead_port)]
+        collector = Collector(
+            redis_server.url, servers, events=["UserEvent"], keys=keys, reconnect=(0.05, 0.5)
+        )
+        with trio.fail_after(5):
+            await nursery.start(collector.run)
+        stats = collector.statistics().servers
+        assert stats["pbx1"].connected and not stats["pbx2"].connected
+        pbx.push_event("UserEvent", {"UserEvent": "one"})
+        await wait_until(lambda: collector.statistics().servers["pbx1"].appended == 1)
+        with pytest.raises(ActionTimeout):  # no collector has a link to pbx2: never sent
+            await RemoteServer(client, "pbx2", keys=keys).action("Ping", timeout=0.3)
         nursery.cancel_scope.cancel()
