@@ -186,3 +186,21 @@ async def test_a_collector_of_two_servers_goes_on_while_one_is_down(
         with pytest.raises(ActionTimeout):  # no collector has a link to pbx2: never sent
             await RemoteServer(client, "pbx2", keys=keys).action("Ping", timeout=0.3)
         nursery.cancel_scope.cancel()
+
+
+async def test_a_refused_login_is_tried_again_only_after_a_long_wait(
+    redis_server: EmbeddedRedis, keys: Keys, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with fake_pbx() as (_, port), trio.open_nursery() as nursery:
+        wrong = AMIServer("pbx1", "127.0.0.1", port, username="admin", secret="wrong")
+        collector = Collector(
+            redis_server.url, [wrong], keys=keys, reconnect=(0.01, 0.05), refused_login_delay=0.5
+        )
+        await nursery.start(collector.run)
+        await trio.sleep(0.3)
+        assert collector.statistics().servers["pbx1"].refused_logins == 1
+        await wait_until(lambda: collector.statistics().servers["pbx1"].refused_logins == 2)
+        nursery.cancel_scope.cancel()
+    assert not collector.statistics().servers["pbx1"].connected
+    assert "wrong" not in caplog.text
+    assert "Authentication failed" in caplog.text or "refused" in caplog.text

@@ -36,6 +36,7 @@ from ..sansio import (
     ActionResult,
     ActionTimeout,
     AMIError,
+    AuthenticationError,
     ConnectionClosed,
     Event,
     InvalidActionError,
@@ -184,6 +185,8 @@ class ServerStatistics:
     expired: int
     #: Action requests that did not read as one (skipped).
     malformed: int
+    #: Logins the server refused (each followed by ``refused_login_delay``).
+    refused_logins: int = 0
 
 
 @attrs.frozen
@@ -207,6 +210,10 @@ class Collector:
       unique.
     - ``buffer``: how many events per server are held while Redis is out of reach.
     - ``batch``: at most how many events go to Redis in one call.
+    - ``reconnect``: the first and the longest wait between attempts to reach a server (the
+      reconnecting client has its own backoff: these apply when it gives up);
+      ``refused_login_delay``: the wait after a refused login (trying again and again would only
+      lock the account).
 
     Run it with ``await collector.run()`` (in a nursery: ``await nursery.start(collector.run)``
     returns once Redis answered and each server was tried once); it runs until cancelled.
@@ -225,6 +232,7 @@ class Collector:
         batch: int = 200,
         keys: Keys | None = None,
         reconnect: tuple[float, float] = (0.1, 5.0),
+        refused_login_delay: float = 60.0,
     ) -> None:
         if maxlen < 1 or buffer < 1 or batch < 1:
             raise ValueError("maxlen, buffer and batch must be at least 1")
@@ -242,6 +250,7 @@ class Collector:
         self.batch = batch
         self.keys = keys or Keys()
         self.reconnect = reconnect
+        self.refused_login_delay = refused_login_delay
         self._pipes = {server.name: _ServerPipe(self, server) for server in servers}
 
     def statistics(self) -> CollectorStatistics:
@@ -280,6 +289,7 @@ class _ServerPipe:
         self.link_up = trio.Event()  # requests are taken only while the link is up
         self.connects = self.received = self.appended = self.duplicates = 0
         self.overflowed = self.redis_errors = self.actions = self.expired = self.malformed = 0
+        self.refused_logins = 0
 
     @property
     def connected(self) -> bool:
@@ -305,6 +315,7 @@ class _ServerPipe:
             actions=self.actions,
             expired=self.expired,
             malformed=self.malformed,
+            refused_logins=self.refused_logins,
         )
 
     async def run(
@@ -321,6 +332,7 @@ class _ServerPipe:
         backoff = Backoff(*self.collector.reconnect)
         started = False
         while True:
+            failure: BaseException | None = None
             try:
                 async with self.source.connect() as ami:
                     async with (
@@ -338,13 +350,20 @@ class _ServerPipe:
                         await self.read(subscription)
                         nursery.cancel_scope.cancel()
             except (AMIError, OSError) as exc:
-                log.warning("collector %s: server %s: %s", self.collector.name, self.server, exc)
+                failure = exc
             finally:
                 self.link_changed(False)
             if not started:
                 task_status.started()
                 started = True
-            await backoff.wait()
+            where = f"collector {self.collector.name}: server {self.server}"
+            if isinstance(failure, AuthenticationError):
+                self.refused_logins += 1
+                log.error("%s: %s", where, failure)
+                await trio.sleep(self.collector.refused_login_delay)
+            else:
+                log.warning("%s: %s", where, failure or "the session ended")
+                await backoff.wait()
 
     async def first_link(self, ami: AMISession) -> None:
         """The link is up once a reconnecting client is first connected (later, its markers
