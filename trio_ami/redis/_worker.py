@@ -392,7 +392,8 @@ class RemoteServer(TypedHelpers):
         :class:`ServerUnavailable` when the collector could not send it (or lost the
         connection after sending it), :class:`ActionFailed` when it failed (unless
         ``check=False``) and :class:`RedisUnavailable` when Redis is lost while requesting.
-        ``timeout=None`` means the default: a collector needs a deadline.
+        ``timeout=None`` means the default: a collector needs a deadline. A call cancelled
+        after its request went out may still see the action sent, before its deadline.
         """
         act = build_action(action, headers, fields)
         limit = self._deadline(timeout)
