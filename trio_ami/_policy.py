@@ -76,7 +76,7 @@ class ReconnectPolicy:
     #: A link lost within this many seconds of its login counts as a failed attempt, so that
     #: a server that drops every client right after the login (a crash loop) gets the backoff,
     #: not a storm of logins; 0 turns this off.
-    stable_after: float = 10.0
+    stable_after: float = 1.0
     #: A refused login stops the client (the credentials are wrong: retrying only locks the
     #: account); ``True`` keeps trying, with the same backoff.
     retry_refused_login: bool = False
