@@ -63,6 +63,10 @@ _BANNER_PRODUCT = "Asterisk Call Manager"
 class Mode(enum.Enum):
     """What the bytes at the start of the receive buffer are."""
 
+    # Members are singletons compared by identity: hashed as such in C, not by Enum.__hash__ in
+    # Python, since the parser looks its reader up by mode on every read.
+    __hash__ = object.__hash__
+
     BANNER = "banner"
     PACKETS = "packets"
     MIXED = "packets and legacy Command answers"

@@ -57,7 +57,11 @@ class Limits:
     max_line_length: int
 
     def __attrs_post_init__(self) -> None:
-        for name, value in attrs.asdict(self).items():
+        for name, value in (
+            ("max_packet_size", self.max_packet_size),
+            ("max_headers", self.max_headers),
+            ("max_line_length", self.max_line_length),
+        ):
             if value < 1:
                 raise ValueError(f"{name} must be positive, not {value}")
 
