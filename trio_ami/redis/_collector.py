@@ -410,7 +410,8 @@ class _ServerPipe:
         collector = self.collector
         keys = collector.keys
         stream = keys.events(self.server)
-        window = str(round(collector.dedup_window * 1000))
+        # In milliseconds; "0" turns the claim off, so a window under 1 ms counts as 1.
+        window = str(max(1, round(collector.dedup_window * 1000)) if collector.dedup_window else 0)
         head = [window, str(collector.maxlen), self.server, collector.name]
         backoff = Backoff()
         while True:
