@@ -108,17 +108,26 @@ class PoolSubscription(trio.abc.ReceiveChannel[PoolEvent]):
     Each server's part has the buffer and overflow policy given to ``subscribe()``; the merged
     stream holds ``buffer`` items more. An overflow raises :class:`ServerOverflow` (a
     :class:`SubscriptionOverflow` naming the server) and the iteration goes on. A server whose
-    client gives up sends a last :class:`LinkLost` saying why. The iteration ends once every
+    client gives up sends a last :class:`LinkLost` saying why (first, if it had given up before
+    the subscription was opened). The iteration ends once every
     server's part has ended (the pool closed), or when it is closed.
     """
 
-    def __init__(self, parts: Mapping[str, ResilientSubscription], buffer: int) -> None:
+    def __init__(
+        self,
+        parts: Mapping[str, ResilientSubscription],
+        buffer: int,
+        gone: Mapping[str, AMIError] | None = None,
+    ) -> None:
         self._parts = dict(parts)
+        self._gone = dict(gone or {})  # servers whose client had given up already
         self._send, self._receive = trio.open_memory_channel[PoolEvent | _Raise](buffer)
 
     def start(self, nursery: trio.Nursery) -> None:
         """Start a task per server that moves its items into the merged stream, which ends
-        once every one of them is done."""
+        once every one of them is done; a server that had given up says so first."""
+        for server, failure in self._gone.items():
+            nursery.start_soon(_send, self._send.clone(), _gave_up(server, failure), True)
         for server, part in self._parts.items():
             nursery.start_soon(self._pump, server, part, self._send.clone())
         self._send.close()
@@ -139,11 +148,7 @@ class PoolSubscription(trio.abc.ReceiveChannel[PoolEvent]):
                     await _send(send, _Raise(ServerOverflow(server, exc.missed)))
                     continue
                 except AMIError as exc:  # its client gave up: its last word, the others go on
-                    refused = isinstance(exc, AuthenticationError)
-                    ending = Ending.LOGIN_REFUSED if refused else Ending.TRANSPORT_ERROR
-                    closed = ConnectionClosed(f"{server}: {exc}", ending=ending)
-                    closed.__cause__ = exc
-                    await _send(send, PoolEvent(server, LinkLost(closed)))
+                    await _send(send, _gave_up(server, exc))
                     return
                 if not await _send(send, PoolEvent(server, item)):
                     return
@@ -171,12 +176,30 @@ class PoolSubscription(trio.abc.ReceiveChannel[PoolEvent]):
         return self._parts
 
 
-async def _send(send: trio.MemorySendChannel[PoolEvent | _Raise], item: PoolEvent | _Raise) -> bool:
-    """Send ``item``; False once the merged stream is closed."""
+def _gave_up(server: str, failure: AMIError) -> PoolEvent:
+    """The last word of a server whose client gave up: a :class:`LinkLost` saying why."""
+    refused = isinstance(failure, AuthenticationError)
+    closed = ConnectionClosed(
+        f"{server}: {failure}", ending=Ending.LOGIN_REFUSED if refused else Ending.TRANSPORT_ERROR
+    )
+    closed.__cause__ = failure
+    return PoolEvent(server, LinkLost(closed))
+
+
+async def _send(
+    send: trio.MemorySendChannel[PoolEvent | _Raise],
+    item: PoolEvent | _Raise,
+    last: bool = False,
+) -> bool:
+    """Send ``item`` (and close ``send`` if it is the ``last``); False once the merged stream
+    is closed."""
     try:
         await send.send(item)
     except (trio.BrokenResourceError, trio.ClosedResourceError):
         return False
+    finally:
+        if last:
+            send.close()
     return True
 
 
@@ -254,9 +277,15 @@ class AMIPool(trio.abc.AsyncResource, Mapping[str, ReconnectingAMI]):
         nursery = self._nursery
         if nursery is None or self._closing.is_set():
             raise ConnectionClosed("the AMI pool is not running")
-        chosen = servers if servers is not None else tuple(self._clients)
-        parts = {name: self[name].open_subscription(*names, **options) for name in chosen}
-        subscription = PoolSubscription(parts, merged_buffer)
+        parts: dict[str, ResilientSubscription] = {}
+        gone: dict[str, AMIError] = {}
+        for name in servers if servers is not None else tuple(self._clients):
+            client = self[name]
+            if client.failure is not None:  # gave up: the others go on without it
+                gone[name] = client.failure
+            else:
+                parts[name] = client.open_subscription(*names, **options)
+        subscription = PoolSubscription(parts, merged_buffer, gone)
         subscription.start(nursery)
         try:
             await trio.lowlevel.checkpoint()

@@ -141,6 +141,17 @@ async def test_a_server_refusing_the_login_says_so_in_the_stream_and_the_rest_go
                 ("good", "LinkLost"),
                 ("good", "LinkRestored"),
             ]
+        async with pool.subscribe("Hangup") as later:  # opened once "bad" has given up
+            first = await later.receive()
+            assert first.server == "bad" and isinstance(first.item, LinkLost)
+            assert first.item.ending is Ending.LOGIN_REFUSED
+            await trio.sleep(20)  # "good" is stable by now
+            dialers["good"].break_link()
+            await serve_logins(dialers["good"], 1)
+            assert tags([await later.receive(), await later.receive()]) == [
+                ("good", "LinkLost"),
+                ("good", "LinkRestored"),
+            ]
 
 
 async def test_an_overflow_names_its_server_and_the_stream_goes_on(
