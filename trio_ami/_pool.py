@@ -109,8 +109,8 @@ class PoolSubscription(trio.abc.ReceiveChannel[PoolEvent]):
     stream holds ``buffer`` items more. An overflow raises :class:`ServerOverflow` (a
     :class:`SubscriptionOverflow` naming the server) and the iteration goes on. A server whose
     client gives up sends a last :class:`LinkLost` saying why (first, if it had given up before
-    the subscription was opened). The iteration ends once every
-    server's part has ended (the pool closed), or when it is closed.
+    the subscription was opened). The iteration ends once every server's part has ended (the
+    pool closed), or when it is closed.
     """
 
     def __init__(
