@@ -182,8 +182,23 @@ def misfiled_code(block: Block) -> bool:
 
 
 # -- excerpts -------------------------------------------------------------------------------------
+def _without_comment(line: str) -> str:
+    """``line`` up to its comment: a ``#`` outside quotes (no escaped quotes in excerpts)."""
+    quote = None
+    for index, char in enumerate(line):
+        if quote is not None:
+            quote = None if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == "#":
+            return line[:index]
+    return line
+
+
 def _normalized(line: str) -> str:
-    code = re.sub(r"\s+#(?![^'\"]*['\"]\s*[,)]).*$", "", line).strip()
+    """A line as an excerpt is compared: no comment, no indent, a definition by its name only
+    (an excerpt may leave out the annotations)."""
+    code = _without_comment(line).strip()
     definition = re.match(r"((async )?def \w+\()", code)
     return definition.group(1) if definition else code
 
