@@ -39,8 +39,6 @@ exclude_patterns = ["_build", "examples", "api/inventories", "README.md"]
 myst_heading_anchors = 3
 myst_enable_extensions = ["colon_fence"]
 myst_fence_as_directive = ["mermaid"]  # the state diagram of sansio.md, drawn in the browser
-# The guides' toctree ends with "*", a net for pages added later: empty while all are listed.
-suppress_warnings = ["toc.empty_glob"]
 
 html_theme = "alabaster"
 add_module_names = False  # the page names the module; private paths never show
