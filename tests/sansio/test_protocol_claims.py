@@ -60,3 +60,20 @@ def test_claimers_change_within_one_read() -> None:
     kinds = [type(item).__name__ for item in items]
     assert kinds == ["ListItem", "ActionCompleted", "Event", "ActionCompleted", "Event"]
     assert isinstance(items[0], ListItem) and items[0].event["Channel"] == "PJSIP/1"
+
+
+@pytest.mark.parametrize("action_id", ["a.b*c", "(x|y)+", "\\d", "[1]", "^x", "x$"])
+def test_action_ids_are_searched_as_they_are(action_id: str) -> None:
+    peer = ready_peer()
+    peer.send(
+        Action("Originate", {"Channel": "PJSIP/1"}, action_id=action_id),
+        outcome_event="OriginateResponse",
+    )
+    assert peer.feed(response("Success", action_id)) == []
+    items = peer.feed(
+        event(
+            "OriginateResponse", "aXbc" if action_id == "a.b*c" else "x", ("Response", "Failure")
+        ),
+        event("OriginateResponse", action_id, ("Response", "Success")),
+    )
+    assert [type(item).__name__ for item in items] == ["Event", "ActionCompleted"]

@@ -8,6 +8,7 @@ runs, CPU time; see ``docs/benchmarks.md``), unless another measure is named.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from functools import partial
 from itertools import repeat
@@ -23,6 +24,7 @@ __all__ = [
     "NEEDLES",
     "SlotView",
     "cached_in",
+    "finder",
     "instances",
     "needle",
     "slot_alias",
@@ -197,6 +199,17 @@ def split_headers(text: str) -> tuple[tuple[str, str], ...]:
 # MB/s with the memo, 84.4 without. Bounded: user code may look up arbitrary keys.
 NEEDLES: dict[str, bytes] = {}
 _NEEDLES_MAX = 1024
+
+
+def finder(needles: list[bytes]) -> Callable[[bytes], object]:
+    """What finds any of ``needles`` in bytes: a match, or ``None`` when none is there.
+
+    One compiled pattern, called from C, however many needles: to tell whether an event holds a
+    claiming action's ActionID, 258 ns a message against 370 for ``needle in raw`` and 442
+    through a function looping over the needles (one needle; medians of 9 runs over the corpus).
+    An empty needle is found in every packet.
+    """
+    return re.compile(b"|".join(map(re.escape, needles))).search
 
 
 def slot_setter(cls: type[_O], slot: str) -> Callable[[_O, Any], None]:

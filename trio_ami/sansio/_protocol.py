@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import secrets
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from ._actions import Action, event_mask
 from ._auth import md5_key
@@ -28,6 +28,7 @@ from ._errors import (
     LocalProtocolError,
     RemoteProtocolError,
 )
+from ._fastpath import finder
 from ._items import (
     ActionAborted,
     ActionCompleted,
@@ -63,14 +64,6 @@ def _md5_login(headers: Sequence[tuple[str, str]], key: str) -> Action:
     """The Login answering a challenge: ``headers`` are the username, then the extra ones."""
     username, *extra = headers
     return Action("Login", [("AuthType", "md5"), username, ("Key", key), *extra])
-
-
-def _holds_any(raw: bytes, needles: tuple[bytes, ...]) -> bool:
-    # A loop: any(map(raw.__contains__, needles)) costs more than the search for one claimer.
-    for needle in needles:  # noqa: SIM110
-        if needle in raw:
-            return True
-    return False
 
 
 class ClientProtocol:
@@ -123,6 +116,8 @@ class ClientProtocol:
         self._pending: dict[str, PendingAction] = {}
         # Pending or abandoned actions that may claim events carrying their ActionID.
         self._claimers: dict[str, PendingAction] = {}
+        self._claim_ids: tuple[str, ...] = ()
+        self._claim_finder: Callable[[bytes], object] | None = None
         self._abandoned: OrderedDict[str, PendingAction] = OrderedDict()
         self._items: deque[ProtocolItem] = deque()
         self._outgoing = bytearray()
@@ -372,24 +367,28 @@ class ClientProtocol:
         self._items.clear()
         return items
 
-    def _claim_needles(self) -> tuple[bytes, ...] | None:
-        """What a packet holds if it may carry a claiming action's ActionID (``None``: no claimer).
+    def _claim_search(self) -> Callable[[bytes], object] | None:
+        """What finds, in a packet, what it holds if it carries a claiming action's ActionID
+        (``None``: no action claims events).
 
         An ActionID header's value is the packet's bytes as they are: a packet holding none of
-        the claimers' ActionIDs carries none, and one C-level search per claimer spares most
-        events the header lookup, which folds the whole packet's case. An ActionID that is not
-        ASCII gives ``b""``, which every packet holds: those are looked up.
+        the claimers' ActionIDs carries none, and one C-level search spares most events the
+        header lookup, which folds the whole packet's case. An ActionID that is not ASCII is
+        searched as ``b""``, which every packet holds: those are looked up.
         """
         if not self._claimers:
             return None
-        return tuple(
-            action_id.encode("ascii") if action_id.isascii() else b""
-            for action_id in self._claimers
-        )
+        action_ids = tuple(self._claimers)
+        if action_ids != self._claim_ids:  # compiled again only when the claimers change
+            self._claim_ids = action_ids
+            self._claim_finder = finder(
+                [aid.encode("ascii") if aid.isascii() else b"" for aid in action_ids]
+            )
+        return self._claim_finder
 
     def _handle_messages(self, messages: Iterable[Message]) -> None:
         items = self._items
-        needles = self._claim_needles()
+        claimed_in = self._claim_search()
         for message in messages:
             if self._state in (State.CLOSED, State.ERROR):
                 return  # nothing after Goodbye or a refused login belongs to this session
@@ -397,13 +396,13 @@ class ClientProtocol:
                 self._events += 1
                 if self._state is not State.READY:
                     self._move(Input.EVENT)  # raises unless the state allows events
-                if needles is not None and _holds_any(message.raw, needles):
+                if claimed_in is not None and claimed_in(message.raw) is not None:
                     action_id = message.get("ActionID")
                     if action_id is not None:
                         claimer = self._claimers.get(action_id)
                         if claimer is not None:
                             claimed = self._claim(claimer, message)
-                            needles = self._claim_needles()  # the claim may end the action
+                            claimed_in = self._claim_search()  # the claim may end the action
                             if claimed:
                                 continue
                 if not self.fully_booted and message.name == "FullyBooted":
@@ -413,7 +412,7 @@ class ClientProtocol:
             elif isinstance(message, Response):
                 self._responses += 1
                 self._handle_response(message)
-                needles = self._claim_needles()  # the response may open or end a list
+                claimed_in = self._claim_search()  # the response may open or end a list
             else:
                 self._unexpected += 1
                 items.append(UnexpectedMessage(message, "neither a response nor an event"))
