@@ -48,7 +48,7 @@ class SlotView(property, Generic[_O, _V]):
     363 ns and routing fell from 406 to 351 MB/s when it was tried, see commit d59fe55). This
     is a property whose getter reads the slot and fills it on the first read, past the frozen
     ``__setattr__``. A property, not a descriptor with a ``__get__`` of its own: CPython calls a
-    property's getter from C, and the full workload ran 4% slower through such a ``__get__``
+    property's getter from C, and the full workload ran 5% slower through such a ``__get__``
     (pairwise median of 15 alternated runs against a property).
 
     ``slot`` names an attrs field with ``init=False`` of the same slotted class (a slot left
