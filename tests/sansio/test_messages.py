@@ -398,7 +398,7 @@ def test_raw_is_the_packet_with_wire_line_ends() -> None:
 
 
 def test_long_header_lines_are_split_right_but_not_memorised() -> None:
-    from trio_ami.sansio import _messages
+    from trio_ami.sansio import _fastpath
 
     long_value = "x" * 1000
     parser = PacketParser(expect_banner=False)
@@ -407,13 +407,13 @@ def test_long_header_lines_are_split_right_but_not_memorised() -> None:
     assert message is not None
     assert message.headers == (("Event", "E"), ("Long", long_value))
     # The memo is module state by design (shared by every parser); its bound is what is tested.
-    memo = _messages._LINES  # noqa: SLF001
+    memo = _fastpath.LINES
     assert f"Long: {long_value}" not in memo
     assert "Event: E" in memo
 
 
 def test_names_are_right_however_often_they_are_read() -> None:
-    from trio_ami.sansio import _messages
+    from trio_ami.sansio import _fastpath
 
     parser = PacketParser(expect_banner=False)
     long_name = "N" * 200
@@ -424,7 +424,7 @@ def test_names_are_right_however_often_they_are_read() -> None:
     messages = parser.take_messages()
     for _ in range(2):  # the second reading comes from the memo
         assert [m.name for m in messages] == ["Hangup", long_name, "Hangup", "Hangupx", "Success"]
-    memo = _messages._NAMES  # noqa: SLF001 - module state by design; its bound is tested
+    memo = _fastpath.NAMES  # module state by design; its bound is tested
     assert b"Event: " + long_name.encode() + b"\r\n" not in memo
     assert b"Event: Hangup\r\n" in memo
     assert Event("Privilege: call\nEvent: Late").name == "Late"  # not the first line

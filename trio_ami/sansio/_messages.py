@@ -47,7 +47,6 @@ _MISSING: Any = object()
 # The memos shared by every message, bound here by assignment: CPython 3.11 calls a method of a
 # name bound by an import without its fast path (each _NAMES.get() made a bound method: reading
 # an event's name cost 465 ns so, 437 bound this way, same run).
-_LINES = _fastpath.LINES
 _NAMES = _fastpath.NAMES
 _NEEDLES = _fastpath.NEEDLES
 _DEFAULT_ENCODING = "utf-8"
